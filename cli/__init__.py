@@ -1,0 +1,1 @@
+"""nightowl cli."""

@@ -1,0 +1,82 @@
+"""The error tree of nightowl: every error knows its HTTP status, its code, and whether to retry.
+
+    NightowlError                       code, http_status, retryable
+    ├── InvalidInput         400  invalid_input      bad document, corrupt file, bad params
+    ├── Unauthorized         401  unauthorized       missing or unknown API key
+    ├── NotFound             404  not_found          unknown id, or another tenant's id
+    ├── Conflict             409  conflict           Idempotency-Key reused with another body
+    ├── TooLarge             413  too_large          upload, page count, duration over a limit
+    ├── UnsupportedMedia     415  unsupported_media  a file type no job kind reads
+    ├── Unprocessable        422  unprocessable      a well-formed request that names nothing we do
+    ├── ServiceUnavailable   503  unavailable        database, broker or storage down (retryable)
+    └── EngineError          500  engine_error       the model failed or cannot be loaded
+
+API handlers turn them into `{"error": {"code", "message"}}`; workers store `code` and `message`
+on the failed job and retry only when `retryable` is true.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class NightowlError(Exception):
+    """Base of every error nightowl raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+    http_status: ClassVar[int] = 500
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON body of this error, as the API and job rows show it."""
+        return {"code": self.code, "message": self.message}
+
+
+class InvalidInput(NightowlError):
+    code = "invalid_input"
+    http_status = 400
+
+
+class Unauthorized(NightowlError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class NotFound(NightowlError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(NightowlError):
+    code = "conflict"
+    http_status = 409
+
+
+class TooLarge(NightowlError):
+    code = "too_large"
+    http_status = 413
+
+
+class UnsupportedMedia(NightowlError):
+    code = "unsupported_media"
+    http_status = 415
+
+
+class Unprocessable(NightowlError):
+    code = "unprocessable"
+    http_status = 422
+
+
+class ServiceUnavailable(NightowlError):
+    code = "unavailable"
+    http_status = 503
+    retryable = True
+
+
+class EngineError(NightowlError):
+    code = "engine_error"
+    http_status = 500
