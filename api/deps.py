@@ -1,0 +1,58 @@
+"""Request dependencies as `Annotated` aliases: the session (the one commit), the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from core.auth import Principal, authenticate
+from core.db import Database
+from core.errors import Unauthorized
+from core.queue import Dispatcher
+from core.settings import Settings
+from core.storage import ObjectStore
+
+
+@dataclass
+class Resources:
+    """What the API process makes at start-up (lifespan) and every request shares."""
+
+    settings: Settings
+    db: Database
+    store: ObjectStore
+    dispatcher: Dispatcher
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+def get_session(resources: ResourcesDep) -> Iterator[Session]:
+    # scope="function" below: the commit happens before the response is sent, so a failed
+    # commit is an error response and never a 202 without a row.
+    with resources.db.transaction() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_principal(request: Request, resources: ResourcesDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    # Its own short read: an upload route must not hold a transaction while the body streams.
+    with resources.db.transaction() as session:
+        return authenticate(session, key.strip())
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

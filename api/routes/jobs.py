@@ -1,0 +1,108 @@
+"""`/v1/jobs`: create, get, list, cancel, result, artifacts."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import RedirectResponse, StreamingResponse
+
+from api.deps import PrincipalDep, ResourcesDep, SessionDep
+from api.schemas import JobCreate, JobList, JobOut
+from api.services import jobs as service
+from core.errors import NotFound
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+_MEDIA_TYPES = {
+    ".json": "application/json",
+    ".md": "text/markdown; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".srt": "application/x-subrip",
+    ".vtt": "text/vtt",
+    ".jpg": "image/jpeg",
+}
+
+
+@router.post("", status_code=202, response_model=JobOut)
+def create_job(
+    body: JobCreate,
+    response: Response,
+    principal: PrincipalDep,
+    session: SessionDep,
+    resources: ResourcesDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> JobOut:
+    """Submit a job; it is queued after the row commits. Same Idempotency-Key, same job."""
+    job, created = service.create_job(
+        session, resources.dispatcher, principal.tenant_id, body, idempotency_key
+    )
+    if not created:
+        response.status_code = 200
+    return JobOut.of(job)
+
+
+@router.get("", response_model=JobList)
+def list_jobs(
+    principal: PrincipalDep,
+    session: SessionDep,
+    status: str | None = None,
+    kind: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: str | None = None,
+) -> JobList:
+    """The caller's jobs, newest first; pass `after=<last_id>` for the next page."""
+    rows, has_more = service.list_jobs(
+        session, principal.tenant_id, status=status, kind=kind, limit=limit, after=after
+    )
+    return JobList(
+        data=[JobOut.of(r) for r in rows], has_more=has_more, last_id=rows[-1].id if rows else None
+    )
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: str, principal: PrincipalDep, session: SessionDep) -> JobOut:
+    """A job's status, progress, timings, usage and artifact names."""
+    job = service.get_job(session, principal.tenant_id, job_id)
+    return JobOut.of(job, service.live_usage(session, job))
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut)
+def cancel_job(job_id: str, principal: PrincipalDep, session: SessionDep) -> JobOut:
+    """Cancel a job that has not finished; chunks not started will not run."""
+    return JobOut.of(service.request_cancel(session, principal.tenant_id, job_id))
+
+
+@router.get("/{job_id}/result")
+def job_result(
+    job_id: str, principal: PrincipalDep, session: SessionDep, resources: ResourcesDep
+) -> Any:
+    """The result JSON of a succeeded job, with links to its artifacts."""
+    job = service.finished_job(session, principal.tenant_id, job_id)
+    assert job.result_key is not None
+    result = json.loads(resources.store.get_bytes(job.result_key))
+    result["artifacts"] = {
+        name: f"/v1/jobs/{job.id}/artifacts/{name}" for name in sorted(job.artifacts or {})
+    }
+    return result
+
+
+@router.get("/{job_id}/artifacts/{name}", response_model=None)
+def job_artifact(
+    job_id: str, name: str, principal: PrincipalDep, session: SessionDep, resources: ResourcesDep
+) -> Response:
+    """An artifact's bytes (local storage) or a redirect to a short-lived presigned URL (S3)."""
+    job = service.finished_job(session, principal.tenant_id, job_id)
+    key = (job.artifacts or {}).get(name)
+    if key is None:
+        raise NotFound(f"job {job_id} has no artifact {name!r}")
+    url = resources.store.presigned_url(key, filename=name)
+    if url is not None:
+        return RedirectResponse(url, status_code=307)
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    return StreamingResponse(
+        resources.store.iter_bytes(key),
+        media_type=_MEDIA_TYPES.get(suffix, "application/octet-stream"),
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

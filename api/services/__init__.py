@@ -1,0 +1,1 @@
+"""Request logic behind the routes: they add and flush, the request dependency commits."""

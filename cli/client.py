@@ -1,0 +1,76 @@
+"""`nightowl submit | status | result`: a client of the REST API with progress bars."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from core.state import TERMINAL
+
+
+class ApiClient:
+    """A thin httpx client of the nightowl API; errors become `ApiError` with their message."""
+
+    def __init__(self, base_url: str, api_key: str, timeout: float = 60.0) -> None:
+        self.http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+        )
+
+    def _check(self, response: httpx.Response) -> Any:
+        if response.is_error:
+            try:
+                error = response.json()["error"]
+                message = f"{error['code']}: {error['message']}"
+            except (ValueError, KeyError, TypeError):
+                message = response.text[:500]
+            raise ApiError(f"HTTP {response.status_code} {message}")
+        return response.json()
+
+    def upload(self, path: Path) -> dict[str, Any]:
+        with path.open("rb") as f:
+            return self._check(self.http.post("/v1/files", files={"file": (path.name, f)}))  # type: ignore[no-any-return]
+
+    def create_job(
+        self, body: dict[str, Any], idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._check(self.http.post("/v1/jobs", json=body, headers=headers))  # type: ignore[no-any-return]
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._check(self.http.get(f"/v1/jobs/{job_id}"))  # type: ignore[no-any-return]
+
+    def result(self, job_id: str) -> dict[str, Any]:
+        return self._check(self.http.get(f"/v1/jobs/{job_id}/result"))  # type: ignore[no-any-return]
+
+    def wait(self, job_id: str, *, poll: float = 1.0, show: bool = True) -> dict[str, Any]:
+        """Poll a job until it finishes, with a progress bar of its chunks."""
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} chunks"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, disable=not show) as progress:
+            bar = progress.add_task(job_id, total=None)
+            while True:
+                job = self.job(job_id)
+                done, total = job["progress"]["done"], job["progress"]["total"]
+                progress.update(
+                    bar,
+                    description=f"{job_id} {job['status']}",
+                    completed=done,
+                    total=total or None,
+                )
+                if job["status"] in TERMINAL:
+                    return job
+                time.sleep(poll)
+
+
+class ApiError(Exception):
+    """The API answered with an error."""

@@ -1,0 +1,99 @@
+"""The one `Settings` of nightowl, read from `NIGHTOWL_*` variables, validated at start.
+
+Leaving a URL unset selects the embedded default: SQLite under `home`, objects in a local folder
+under `home`, and (for `nightowl serve`) an embedded Valkey. Tests construct `Settings(...)`.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "mlx-community/gemma-4-12B-it-qat-4bit"
+DEFAULT_DRAFT_MODEL = "mlx-community/gemma-4-12B-it-assistant-4bit"
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", ""}
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the embedded defaults of a single machine."""
+
+    model_config = SettingsConfigDict(env_prefix="NIGHTOWL_", extra="ignore", frozen=True)
+
+    env: Literal["development", "production"] = "development"
+    home: Path = Path(".nightowl")
+    log_level: str = "INFO"
+
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    presign_expiry_seconds: int = Field(default=300, ge=10, le=3600)
+
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+
+    # Queue and state machine.
+    visibility_timeout_seconds: int = Field(default=7200, ge=5)
+    message_expiry_seconds: int = Field(default=86400, ge=5)
+    lease_seconds: int = Field(default=900, ge=1)
+    max_attempts: int = Field(default=3, ge=1)
+    reconcile_interval_seconds: float = Field(default=30.0, gt=0)
+    reconcile_grace_seconds: float = Field(default=60.0, ge=0)
+
+    # Model and engine.
+    model: str = DEFAULT_MODEL
+    draft_model: str | None = DEFAULT_DRAFT_MODEL
+    speculative: bool = True
+    draft_block_size: int = Field(default=4, ge=1, le=16)
+    memory_budget_bytes: int = Field(default=2 * 1024**3, ge=0)
+    max_tokens: int = Field(default=512, ge=1)
+
+    # document.qa
+    document_context_tokens: int = Field(default=16384, ge=256)
+    document_max_pages: int = Field(default=500, ge=1)
+    document_max_chars: int = Field(default=2_000_000, ge=1)
+    document_retrieval_passages: int = Field(default=4, ge=1, le=20)
+    questions_per_chunk: int = Field(default=8, ge=1, le=50)
+
+    # A test-only fault point: seconds an infer task waits after its claim, so a test can kill it
+    # mid-chunk. Refused in production.
+    fault_chunk_delay_seconds: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> Settings:
+        if self.s3_endpoint_url or self.s3_bucket:
+            if not (self.s3_bucket and self.s3_access_key_id and self.s3_secret_access_key):
+                raise ValueError(
+                    "S3 storage needs NIGHTOWL_S3_BUCKET, NIGHTOWL_S3_ACCESS_KEY_ID and "
+                    "NIGHTOWL_S3_SECRET_ACCESS_KEY"
+                )
+            secret = self.s3_secret_access_key.get_secret_value().lower()
+            if self.env == "production" and secret in _PLACEHOLDER_SECRETS:
+                raise ValueError("NIGHTOWL_S3_SECRET_ACCESS_KEY is a placeholder")
+        if self.env == "production" and self.fault_chunk_delay_seconds:
+            raise ValueError("fault points are for tests; unset them in production")
+        return self
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, or the embedded SQLite file under `home`."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'nightowl.db').resolve()}"
+
+    @property
+    def storage_dir(self) -> Path:
+        """The local object folder of the embedded default."""
+        return self.home / "objects"
+
+    @property
+    def models_dir(self) -> Path:
+        """Where locally built models (the tiny test model) live."""
+        return self.home / "models"

@@ -1,0 +1,80 @@
+"""The Celery app of the workers: `celery -A worker.app worker --pool solo -Q infer` on a Mac.
+
+Tasks are thin adapters: bind the log context, call the plain stage function. Resources (and,
+for processes that consume `infer`, the model) are made in `worker_process_init`, once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+from celery.signals import worker_process_init
+
+from core.logging import bound_context, configure_logging, get_logger
+from core.queue import (
+    FINALIZE_TASK,
+    INFER_QUEUE,
+    INFER_TASK,
+    PLAN_TASK,
+    RECONCILE_TASK,
+    CeleryDispatcher,
+    make_celery,
+)
+from core.settings import Settings
+from worker.context import WorkerContext
+from worker.pipeline import finalize_job, infer_chunk, plan_job
+from worker.reconcile import reconcile as reconcile_pass
+
+settings = Settings()
+app = make_celery(settings)
+_context: WorkerContext | None = None
+log = get_logger("worker")
+
+
+def context() -> WorkerContext:
+    """This process's worker context, made on first use if the init signal did not run."""
+    global _context
+    if _context is None:
+        _context = WorkerContext.create(settings, CeleryDispatcher(app, settings))
+    return _context
+
+
+@worker_process_init.connect
+def _init_process(**_: Any) -> None:
+    configure_logging(settings)
+    ctx = context()
+    queues = {q.name for q in app.amqp.queues.consume_from.values()} if app.amqp.queues else set()
+    if INFER_QUEUE in queues:
+        engine = ctx.engine()
+        log.info("worker.model.loaded", model=engine.model_id, drafter=engine.draft_model_id)
+
+
+def _delivery(task: Task) -> dict[str, Any]:
+    return {
+        "task_id": task.request.id,
+        "redelivered": bool(task.request.delivery_info.get("redelivered")),
+    }
+
+
+@app.task(name=PLAN_TASK, bind=True)
+def plan(self: Task, job_id: str) -> None:
+    with bound_context(**_delivery(self)):
+        plan_job(context(), job_id)
+
+
+@app.task(name=INFER_TASK, bind=True)
+def infer(self: Task, chunk_id: str) -> None:
+    with bound_context(**_delivery(self)):
+        infer_chunk(context(), chunk_id)
+
+
+@app.task(name=FINALIZE_TASK, bind=True)
+def finalize(self: Task, job_id: str) -> None:
+    with bound_context(**_delivery(self)):
+        finalize_job(context(), job_id)
+
+
+@app.task(name=RECONCILE_TASK)
+def reconcile() -> int:
+    return reconcile_pass(context()).total

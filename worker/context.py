@@ -1,0 +1,60 @@
+"""What a worker process holds: settings, database, object store, dispatcher, and the engine.
+
+Made once per process at start-up (Celery's `worker_process_init`, or `nightowl run`); the model
+is loaded on first use by processes that take `infer` work, and only once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from core.db import Database
+from core.queue import Dispatcher
+from core.settings import Settings
+from core.storage import ObjectStore, make_store
+
+if TYPE_CHECKING:
+    from worker.engine import Engine, EngineConfig
+
+
+def engine_config_from(settings: Settings) -> EngineConfig:
+    """The engine's configuration out of the service settings."""
+    # Imported here: mlx and mlx-vlm take seconds to import and only model hosts need them.
+    from worker.engine import EngineConfig
+
+    return EngineConfig(
+        model=settings.model,
+        draft_model=settings.draft_model,
+        speculative=settings.speculative,
+        draft_block_size=settings.draft_block_size,
+        memory_budget_bytes=settings.memory_budget_bytes,
+        models_dir=settings.models_dir,
+    )
+
+
+@dataclass
+class WorkerContext:
+    """Resources shared by every task a worker process runs."""
+
+    settings: Settings
+    db: Database
+    store: ObjectStore
+    dispatcher: Dispatcher
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @classmethod
+    def create(
+        cls, settings: Settings, dispatcher: Dispatcher, engine: Engine | None = None
+    ) -> WorkerContext:
+        """Connect to the database and the object store of `settings`; `engine` if preloaded."""
+        db = Database(settings.sqlalchemy_url)
+        return cls(settings, db, make_store(settings), dispatcher, engine)
+
+    def engine(self) -> Engine:
+        """The model engine, loaded on first use."""
+        if self._engine is None:
+            from worker.engine import Engine
+
+            self._engine = Engine.load(engine_config_from(self.settings))
+        return self._engine

@@ -1,0 +1,44 @@
+"""The in-process dispatcher of `nightowl run`: the same stage functions, no broker.
+
+Messages go to a local queue that `drain()` runs in order until nothing is left, so a job runs
+to its end in this process exactly as a worker fleet would run it, one message at a time.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from worker.context import WorkerContext
+
+
+class InlineDispatcher:
+    """A complete `Dispatcher` that runs the stages in this process when drained."""
+
+    def __init__(self) -> None:
+        self._pending: deque[tuple[str, str]] = deque()
+        self.context: WorkerContext | None = None
+
+    def plan(self, job_id: str) -> None:
+        self._pending.append(("plan", job_id))
+
+    def infer(self, chunk_id: str) -> None:
+        self._pending.append(("infer", chunk_id))
+
+    def finalize(self, job_id: str) -> None:
+        self._pending.append(("finalize", job_id))
+
+    def drain(self, on_step: Callable[[str, str], None] | None = None) -> int:
+        """Run queued stages (and those they queue) until none is left; returns how many ran."""
+        from worker.pipeline import finalize_job, infer_chunk, plan_job
+
+        assert self.context is not None, "bind a WorkerContext first"
+        steps = {"plan": plan_job, "infer": infer_chunk, "finalize": finalize_job}
+        ran = 0
+        while self._pending:
+            step, object_id = self._pending.popleft()
+            steps[step](self.context, object_id)
+            ran += 1
+            if on_step is not None:
+                on_step(step, object_id)
+        return ran

@@ -1,0 +1,198 @@
+"""The stage runner: claim, run a kind's plain function outside any transaction, record the outcome.
+
+Each stage is three short transactions: claim (with lease and attempt), work (none: model calls
+and storage I/O never hold a transaction), and record (refused if the claim went stale). Errors
+that will fail again (bad input) fail the job with their code; others give the claim back and
+ask again, until the attempts cap fails the job with the last reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import partial
+from typing import Any
+
+from sqlalchemy import select
+
+from core.db import on_commit
+from core.db.models import Chunk, File, Job
+from core.errors import NightowlError
+from core.logging import bound_context, get_logger
+from core.state import (
+    Claim,
+    claim_chunk,
+    claim_job,
+    complete_chunk,
+    fail_chunk,
+    fail_job,
+    release_chunk,
+    release_job,
+    save_plan,
+    succeed_job,
+)
+from core.storage import job_key
+from core.usage import sum_usage
+from worker.context import WorkerContext
+from worker.kinds import PIPELINES, JobInfo
+
+log = get_logger("worker")
+
+
+def _job_info(job: Job, file: File | None) -> JobInfo:
+    return JobInfo(
+        id=job.id,
+        tenant_id=job.tenant_id,
+        kind=job.kind,
+        params=dict(job.spec.get("params", {})),
+        input_key=file.storage_key if file else None,
+        content_type=file.content_type if file else None,
+        filename=file.filename if file else None,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, NightowlError) else f"{type(exc).__name__}: {exc}"
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    return isinstance(exc, NightowlError) and not exc.retryable
+
+
+def _claim_stage(ctx: WorkerContext, job_id: str, stage: str) -> tuple[Claim, JobInfo] | None:
+    with ctx.db.transaction() as session:
+        claim = claim_job(session, job_id, stage, ctx.settings.lease_seconds)
+        if claim is None:
+            log.info("job.claim.skipped", job_id=job_id, stage=stage)
+            return None
+        if claim.tries > ctx.settings.max_attempts:
+            fail_job(
+                session, job_id, "attempts_exhausted", f"{stage} failed {claim.tries - 1} times"
+            )
+            return None
+        job = session.get_one(Job, job_id)
+        file = session.get(File, job.input_file_id) if job.input_file_id else None
+        return claim, _job_info(job, file)
+
+
+def _record_job_failure(ctx: WorkerContext, claim: Claim, stage: str, exc: BaseException) -> None:
+    with ctx.db.transaction() as session:
+        if _is_permanent(exc):
+            assert isinstance(exc, NightowlError)
+            fail_job(session, claim.id, exc.code, exc.message)
+            log.info("job.failed", code=exc.code, message=exc.message)
+        elif claim.tries >= ctx.settings.max_attempts:
+            fail_job(session, claim.id, "attempts_exhausted", f"{stage}: {_describe(exc)}")
+            log.warning("job.failed", code="attempts_exhausted", error=_describe(exc))
+        elif release_job(session, claim):
+            retry = ctx.dispatcher.plan if stage == "planning" else ctx.dispatcher.finalize
+            on_commit(session, lambda: retry(claim.id))
+            log.warning("job.stage.retry", stage=stage, error=_describe(exc))
+
+
+def plan_job(ctx: WorkerContext, job_id: str) -> None:
+    """Plan a queued job into chunks and enqueue them."""
+    with bound_context(job_id=job_id, stage="planning"):
+        claimed = _claim_stage(ctx, job_id, "planning")
+        if claimed is None:
+            return
+        claim, job = claimed
+        try:
+            specs = PIPELINES[job.kind].plan(ctx, job)
+        except Exception as exc:
+            _record_job_failure(ctx, claim, "planning", exc)
+            return
+        with ctx.db.transaction() as session:
+            ids = save_plan(session, claim, specs)
+            if ids is None:
+                log.info("job.plan.stale", attempt=claim.attempt)
+                return
+            for chunk_id in ids:
+                on_commit(session, partial(ctx.dispatcher.infer, chunk_id))
+        log.info("job.planned", chunks=len(ids), attempt=claim.attempt)
+
+
+def infer_chunk(ctx: WorkerContext, chunk_id: str) -> None:
+    """Run one chunk on the model; the chunk that completes the set enqueues finalize."""
+    with bound_context(chunk_id=chunk_id):
+        with ctx.db.transaction() as session:
+            claim = claim_chunk(session, chunk_id, ctx.settings.lease_seconds)
+            if claim is None:
+                log.info("job.chunk.skipped")
+                return
+            chunk = session.get_one(Chunk, chunk_id)
+            if claim.tries > ctx.settings.max_attempts:
+                reason = chunk.error_message or "the worker was lost"
+                fail_chunk(
+                    session,
+                    claim,
+                    "attempts_exhausted",
+                    f"chunk {chunk.index} failed {claim.tries - 1} times (last: {reason})",
+                )
+                return
+            job = session.get_one(Job, chunk.job_id)
+            file = session.get(File, job.input_file_id) if job.input_file_id else None
+            info, spec = _job_info(job, file), dict(chunk.spec)
+        with bound_context(job_id=info.id, attempt=claim.attempt):
+            if ctx.settings.fault_chunk_delay_seconds:
+                time.sleep(ctx.settings.fault_chunk_delay_seconds)
+            started = time.perf_counter()
+            try:
+                output, usage = PIPELINES[info.kind].infer(ctx, info, spec)
+            except Exception as exc:
+                _record_chunk_failure(ctx, claim, exc)
+                return
+            with ctx.db.transaction() as session:
+                finished_job = complete_chunk(session, claim, output, usage)
+                if finished_job is not None:
+                    on_commit(session, lambda: ctx.dispatcher.finalize(finished_job))
+            log.info(
+                "job.chunk.done",
+                seconds=round(time.perf_counter() - started, 3),
+                tokens=(usage or {}).get("generated_tokens"),
+            )
+
+
+def _record_chunk_failure(ctx: WorkerContext, claim: Claim, exc: BaseException) -> None:
+    with ctx.db.transaction() as session:
+        if _is_permanent(exc):
+            assert isinstance(exc, NightowlError)
+            fail_chunk(session, claim, exc.code, exc.message)
+            log.info("job.failed", code=exc.code, message=exc.message)
+        elif claim.tries >= ctx.settings.max_attempts:
+            fail_chunk(session, claim, "attempts_exhausted", _describe(exc))
+            log.warning("job.failed", code="attempts_exhausted", error=_describe(exc))
+        elif release_chunk(session, claim, _describe(exc)):
+            on_commit(session, lambda: ctx.dispatcher.infer(claim.id))
+            log.warning("job.chunk.retry", error=_describe(exc))
+
+
+def finalize_job(ctx: WorkerContext, job_id: str) -> None:
+    """Merge a job's chunk outputs, write its artifacts, then make it `succeeded` at once."""
+    with bound_context(job_id=job_id, stage="finalizing"):
+        claimed = _claim_stage(ctx, job_id, "finalizing")
+        if claimed is None:
+            return
+        claim, job = claimed
+        with ctx.db.transaction() as session:
+            chunks = session.scalars(
+                select(Chunk).where(Chunk.job_id == job_id).order_by(Chunk.index)
+            ).all()
+            outputs = [c.output or {} for c in chunks]
+            usage = sum_usage(c.usage for c in chunks if c.usage)
+        try:
+            finalized = PIPELINES[job.kind].finalize(ctx, job, outputs)
+            result_json = json.dumps(finalized.result, ensure_ascii=False, indent=2).encode()
+            artifacts = {"result.json": (result_json, "application/json"), **finalized.artifacts}
+            keys: dict[str, Any] = {}
+            for name, (data, content_type) in artifacts.items():
+                keys[name] = job_key(job.tenant_id, job.id, name)
+                ctx.store.put_bytes(keys[name], data, content_type)
+        except Exception as exc:
+            _record_job_failure(ctx, claim, "finalizing", exc)
+            return
+        with ctx.db.transaction() as session:
+            if succeed_job(session, claim, keys["result.json"], keys, usage):
+                log.info("job.succeeded", artifacts=sorted(keys))
+            else:
+                log.info("job.finalize.stale", attempt=claim.attempt)
