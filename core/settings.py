@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(default=30.0, gt=0)
     reconcile_grace_seconds: float = Field(default=60.0, ge=0)
 
-    # Model and engine.
+    # Model and engine. `models_dir` (default `home/models`) is where the tiny model is built.
+    models_dir: Path | None = None
     model: str = DEFAULT_MODEL
     draft_model: str | None = DEFAULT_DRAFT_MODEL
     speculative: bool = True
@@ -94,6 +95,6 @@ class Settings(BaseSettings):
         return self.home / "objects"
 
     @property
-    def models_dir(self) -> Path:
+    def model_store(self) -> Path:
         """Where locally built models (the tiny test model) live."""
-        return self.home / "models"
+        return self.models_dir or self.home / "models"

@@ -29,7 +29,7 @@ def engine_config_from(settings: Settings) -> EngineConfig:
         speculative=settings.speculative,
         draft_block_size=settings.draft_block_size,
         memory_budget_bytes=settings.memory_budget_bytes,
-        models_dir=settings.models_dir,
+        models_dir=settings.model_store,
     )
 
 
