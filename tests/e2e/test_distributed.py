@@ -1,0 +1,172 @@
+"""End to end over HTTP: API, broker (Valkey), Celery workers (solo pool, tiny model), SQL, storage.
+
+Everything runs as real processes: uvicorn, `celery worker`, `celery beat`, against the
+services started by the test fixtures. The SQLite + local folder variant shares the files
+between processes, as on a single machine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import select
+
+from core.auth import create_key
+from core.db import Database
+from core.db.models import Chunk, Job
+from core.settings import Settings
+from tests.fixtures.backends import backend_settings
+from tests.samples import OBSERVATORY_PAGES, pdf_bytes
+from tests.stack import Stack
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture
+def stack(
+    request: pytest.FixtureRequest,
+    backend: str,
+    tmp_path: Path,
+    tiny_model: object,
+    tiny_models_dir: Path,
+    redis_url: str,
+) -> Iterator[Stack]:
+    """Settings for this backend with the test Valkey, and a stack that stops what it started."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    settings = backend_settings(
+        request,
+        backend,
+        tmp_path / "home",
+        tiny_models_dir,
+        redis_url=redis_url,
+        lease_seconds=4,
+        reconcile_interval_seconds=1.0,
+        reconcile_grace_seconds=1.0,
+        visibility_timeout_seconds=30,
+    )
+    stack = Stack(settings, tmp_path)
+    yield stack
+    stack.stop()
+    client.flushdb()
+
+
+def _key(settings: Settings, tenant: str) -> dict[str, str]:
+    db = Database(settings.sqlalchemy_url)
+    with db.transaction() as session:
+        key = create_key(session, tenant)
+    db.dispose()
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _submit(stack: Stack, headers: dict[str, str], questions: list[str]) -> str:
+    files = {"file": ("observatory.pdf", pdf_bytes(OBSERVATORY_PAGES))}
+    upload = httpx.post(f"{stack.api_url}/v1/files", files=files, headers=headers)
+    assert upload.status_code == 201, upload.text
+    body = {
+        "kind": "document.qa",
+        "input": {"file_id": upload.json()["id"]},
+        "params": {"questions": questions},
+    }
+    created = httpx.post(f"{stack.api_url}/v1/jobs", json=body, headers=headers)
+    assert created.status_code == 202, created.text
+    return str(created.json()["id"])
+
+
+def _wait_for(stack: Stack, headers: dict[str, str], job_id: str, timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{stack.api_url}/v1/jobs/{job_id}", headers=headers).json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job
+        time.sleep(0.3)
+    logs = "\n".join(f"--- {p.name}\n{p.tail()}" for p in stack.processes)
+    raise AssertionError(f"job {job_id} did not finish: {job}\n{logs}")
+
+
+def _chunks(settings: Settings, job_id: str) -> list[Chunk]:
+    db = Database(settings.sqlalchemy_url)
+    with db.transaction() as session:
+        rows = list(session.scalars(select(Chunk).where(Chunk.job_id == job_id)))
+    db.dispose()
+    return rows
+
+
+def test_document_qa_over_http_with_a_real_worker(stack: Stack) -> None:
+    """Upload a PDF, submit two questions, poll to `succeeded`; result, artifacts, usage check out."""
+    stack.start_api()
+    stack.start_worker("w1")
+    headers = _key(stack.settings, "acme")
+    questions = ["Who founded the observatory?", "When does the season run?"]
+    job_id = _submit(stack, headers, questions)
+    job = _wait_for(stack, headers, job_id)
+    assert job["status"] == "succeeded", job
+    usage = job["usage"]
+    assert usage["prompt_tokens"] > 100 and 0 < usage["generated_tokens"] <= 2 * 24
+    assert usage["prefill_tokens_saved"] > 0
+    assert usage["draft_rounds"] > 0 and usage["decode_tokens_per_second"] > 0
+    assert usage["peak_memory_bytes"] > 0
+    result = httpx.get(f"{stack.api_url}/v1/jobs/{job_id}/result", headers=headers).json()
+    assert [a["question"] for a in result["answers"]] == questions
+    assert result["document"]["pages"] == 3
+    assert set(result["artifacts"]) == {"answers.md", "result.json"}
+    artifact = httpx.get(
+        f"{stack.api_url}/v1/jobs/{job_id}/artifacts/answers.md",
+        headers=headers,
+        follow_redirects=True,
+    )
+    assert artifact.status_code == 200 and questions[0] in artifact.text
+    settings = stack.settings
+    if settings.s3_bucket:
+        from core.storage import make_store
+
+        store = make_store(settings)
+        with Database(settings.sqlalchemy_url).transaction() as session:
+            row = session.get_one(Job, job_id)
+            keys = dict(row.artifacts or {})
+        assert all(store.exists(k) for k in keys.values())
+        assert keys["answers.md"] == f"tenants/{row.tenant_id}/jobs/{job_id}/answers.md"
+
+
+def test_a_worker_killed_mid_chunk_still_completes_the_job_once(stack: Stack) -> None:
+    """SIGKILL a worker while it holds a chunk: another worker finishes it, exactly once."""
+    stack.start_api()
+    stack.start_beat()
+    doomed = stack.start_worker("doomed", fault_chunk_delay_seconds=60.0)
+    headers = _key(stack.settings, "acme")
+    job_id = _submit(stack, headers, ["Who founded the observatory?"])
+    deadline = time.monotonic() + 60
+    while not any(c.status == "running" for c in _chunks(stack.settings, job_id)):
+        assert time.monotonic() < deadline, doomed.tail()
+        time.sleep(0.2)
+    doomed.kill()
+    stack.start_worker("rescuer")
+    job = _wait_for(stack, headers, job_id)
+    assert job["status"] == "succeeded", job
+    (chunk,) = _chunks(stack.settings, job_id)
+    assert chunk.status == "done"
+    assert chunk.attempt >= 2  # the killed claim, then the one that finished
+    # One result: the job flipped to succeeded once, and its answers are there once.
+    result = httpx.get(f"{stack.api_url}/v1/jobs/{job_id}/result", headers=headers).json()
+    assert len(result["answers"]) == 1
+
+
+def test_a_lost_message_is_recovered_by_the_reconciler(stack: Stack, redis_url: str) -> None:
+    """A job whose queue message vanished (broker wiped) still runs, re-sent by the reconciler."""
+    stack.start_api()
+    headers = _key(stack.settings, "acme")
+    job_id = _submit(stack, headers, ["What was discovered in 2019?"])
+    redis.Redis.from_url(redis_url).flushdb()  # the plan message is gone
+    stack.start_worker("w1")
+    time.sleep(2)
+    job = httpx.get(f"{stack.api_url}/v1/jobs/{job_id}", headers=headers).json()
+    assert job["status"] == "queued"  # nothing ran it without the reconciler
+    stack.start_beat()
+    job = _wait_for(stack, headers, job_id)
+    assert job["status"] == "succeeded", job
