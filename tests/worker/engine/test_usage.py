@@ -1,0 +1,80 @@
+"""Usage records: sums, derived rates, and a lossless trip through a JSON-ready dict."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from worker.engine import Usage
+
+FIRST = Usage(
+    prompt_tokens=1000,
+    generated_tokens=50,
+    prefill_tokens_saved=0,
+    draft_rounds=20,
+    draft_tokens_proposed=60,
+    draft_tokens_accepted=30,
+    prefill_seconds=0.5,
+    decode_seconds=2.0,
+    peak_memory_bytes=300,
+    model_calls=2,
+)
+SECOND = Usage(
+    prompt_tokens=1010,
+    generated_tokens=30,
+    prefill_tokens_saved=990,
+    prefill_seconds=0.01,
+    decode_seconds=1.0,
+    peak_memory_bytes=500,
+    model_calls=1,
+)
+
+
+def test_add_sums_counts_and_keeps_the_larger_peak() -> None:
+    """Adding two usages sums every counter and time and takes the maximum peak memory."""
+    total = FIRST.add(SECOND)
+
+    assert total.prompt_tokens == 2010
+    assert total.generated_tokens == 80
+    assert total.prefill_tokens_saved == 990
+    assert (total.draft_rounds, total.draft_tokens_proposed, total.draft_tokens_accepted) == (
+        20,
+        60,
+        30,
+    )
+    assert total.prefill_seconds == pytest.approx(0.51)
+    assert total.decode_seconds == pytest.approx(3.0)
+    assert total.peak_memory_bytes == 500
+    assert total.model_calls == 3
+    assert Usage().add(FIRST) == FIRST
+
+
+def test_derived_rates() -> None:
+    """Prefill speed counts only prefilled tokens; acceptance is None without drafting."""
+    assert FIRST.prefill_tokens_per_second == pytest.approx(2000.0)
+    assert SECOND.prefill_tokens_per_second == pytest.approx(2000.0)
+    assert FIRST.decode_tokens_per_second == pytest.approx(25.0)
+    assert FIRST.draft_acceptance == pytest.approx(0.5)
+    assert SECOND.draft_acceptance is None
+    assert Usage().prefill_tokens_per_second is None
+    assert Usage().decode_tokens_per_second is None
+
+
+def test_to_dict_and_from_dict_round_trip_through_json() -> None:
+    """`to_dict` carries fields and rates; `from_dict` reads it back, ignoring the rates."""
+    data = json.loads(json.dumps(FIRST.to_dict()))
+
+    assert data["draft_acceptance"] == pytest.approx(0.5)
+    assert data["prefill_tokens_per_second"] == pytest.approx(2000.0)
+    assert Usage.from_dict(data) == FIRST
+    assert Usage.from_dict(SECOND.to_dict()) == SECOND
+
+
+def test_from_dict_tolerates_missing_and_unknown_keys() -> None:
+    """Older or newer records load: missing counters are zero, unknown keys are skipped."""
+    usage = Usage.from_dict({"prompt_tokens": 5, "chunks": 3, "draft_acceptance": None})
+
+    assert usage == Usage(prompt_tokens=5)
+    with pytest.raises(ValueError, match="generated_tokens"):
+        Usage.from_dict({"generated_tokens": "many"})

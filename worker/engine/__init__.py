@@ -1,0 +1,23 @@
+"""The model engine: Gemma 4 unified through mlx-vlm, with MTP speculation and prefix reuse.
+
+A pure library (no Celery, no database): `Engine.load(EngineConfig(...))` once per process,
+then `generate` / `generate_shared_prefix`, each returning `Generation`s with their `Usage`.
+"""
+
+from worker.engine.config import TINY, EngineConfig
+from worker.engine.engine import Engine
+from worker.engine.memory import MemoryPlan, check_memory_fit
+from worker.engine.tiny import TinyModelPaths, build_tiny_model
+from worker.engine.usage import Generation, Usage
+
+__all__ = [
+    "TINY",
+    "Engine",
+    "EngineConfig",
+    "Generation",
+    "MemoryPlan",
+    "TinyModelPaths",
+    "Usage",
+    "build_tiny_model",
+    "check_memory_fit",
+]

@@ -1,0 +1,39 @@
+"""What the engine loads and how it generates by default: one frozen record, checked on creation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TINY = "tiny"
+"""The model name that means the tiny random-weight model built locally (its output is noise)."""
+
+DEFAULT_MEMORY_BUDGET_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The target model, its drafter and the memory and speculation settings of one engine."""
+
+    model: str
+    """A hub id, a local model folder, or `"tiny"`."""
+    draft_model: str | None
+    """A hub id, a local folder, `"tiny"`, or None for no drafter."""
+    speculative: bool = True
+    draft_block_size: int = 4
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES
+    """Workspace and KV cache allowed on top of the weights."""
+    models_dir: Path = field(default_factory=lambda: Path("models"))
+    """Where `"tiny"` is built, as `models_dir / "tiny"`."""
+    cache_limit_bytes: int | None = None
+    """MLX buffer-cache limit (`mx.set_cache_limit`); None leaves MLX's default."""
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ValueError("model must name a hub id, a folder or 'tiny'")
+        if self.draft_block_size < 1:
+            raise ValueError("draft_block_size must be at least 1")
+        if self.memory_budget_bytes < 0:
+            raise ValueError("memory_budget_bytes must not be negative")
+        if self.cache_limit_bytes is not None and self.cache_limit_bytes < 0:
+            raise ValueError("cache_limit_bytes must not be negative")
