@@ -99,7 +99,7 @@ def _chunks(settings: Settings, job_id: str) -> list[Chunk]:
 
 
 def test_document_qa_over_http_with_a_real_worker(stack: Stack) -> None:
-    """Upload a PDF, submit two questions, poll to `succeeded`; result, artifacts, usage check out."""
+    """Upload a PDF, ask two questions, poll to `succeeded`; result, artifacts, usage check out."""
     stack.start_api()
     stack.start_worker("w1")
     headers = _key(stack.settings, "acme")
