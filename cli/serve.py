@@ -56,8 +56,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
-    """Run API + worker + beat until interrupted."""
+    """Run API + worker + beat until interrupted (Ctrl-C or SIGTERM)."""
+    # uvicorn shuts down on SIGTERM and then raises it again with the handler it found; with the
+    # default handler the process would die there, before stopping the worker and beat.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings.home.mkdir(parents=True, exist_ok=True)
     upgrade(settings.sqlalchemy_url)
     with _broker(settings) as redis_url:

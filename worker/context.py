@@ -58,3 +58,8 @@ class WorkerContext:
 
             self._engine = Engine.load(engine_config_from(self.settings))
         return self._engine
+
+    def release_model_memory(self) -> None:
+        """Free MLX's cached buffers between chunks, if this process has loaded the model."""
+        if self._engine is not None:
+            self._engine.release()

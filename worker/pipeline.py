@@ -142,6 +142,8 @@ def infer_chunk(ctx: WorkerContext, chunk_id: str) -> None:
             except Exception as exc:
                 _record_chunk_failure(ctx, claim, exc)
                 return
+            finally:
+                ctx.release_model_memory()
             with ctx.db.transaction() as session:
                 finished_job = complete_chunk(session, claim, output, usage)
                 if finished_job is not None:

@@ -76,3 +76,18 @@ def test_dev_tiny_model_builds_a_loadable_model(tmp_path: Path) -> None:
         folder = tmp_path / "tiny" / part
         assert (folder / "config.json").is_file()
         assert list(folder.glob("*.safetensors"))
+
+
+def test_demo_falls_back_to_the_tiny_model_and_says_so(
+    embedded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the real weights out of reach, `demo` uses the tiny model, warns, and succeeds."""
+    monkeypatch.delenv("NIGHTOWL_MODEL")
+    monkeypatch.delenv("NIGHTOWL_DRAFT_MODEL")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = CliRunner().invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "could not be loaded" in result.output
+    assert "NOISE" in result.output
+    assert (embedded / "demo-observatory.pdf").is_file()
+    assert "answers.md" in result.stdout

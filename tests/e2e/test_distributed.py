@@ -102,6 +102,11 @@ def test_document_qa_over_http_with_a_real_worker(stack: Stack) -> None:
     """Upload a PDF, ask two questions, poll to `succeeded`; result, artifacts, usage check out."""
     stack.start_api()
     stack.start_worker("w1")
+    ready = httpx.get(f"{stack.api_url}/readyz").json()
+    assert ready == {
+        "status": "ok",
+        "checks": dict.fromkeys(["database", "storage", "broker"], "ok"),
+    }
     headers = _key(stack.settings, "acme")
     questions = ["Who founded the observatory?", "When does the season run?"]
     job_id = _submit(stack, headers, questions)

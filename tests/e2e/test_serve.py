@@ -1,0 +1,90 @@
+"""`nightowl serve` on one machine (embedded Valkey, SQLite, local folder), driven by the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.samples import OBSERVATORY_PAGES, pdf_bytes
+from tests.stack import ROOT, free_port
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _nightowl(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_serve_runs_a_job_submitted_with_the_cli_and_stops_its_children(
+    tmp_path: Path, tiny_model: object, tiny_models_dir: Path
+) -> None:
+    """serve is ready, runs a job that `submit --wait` sent, and stops everything it started."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIGHTOWL_")}
+    env |= {
+        "NIGHTOWL_HOME": str(tmp_path / "home"),
+        "NIGHTOWL_MODELS_DIR": str(tiny_models_dir),
+        "NIGHTOWL_MODEL": "tiny",
+        "NIGHTOWL_DRAFT_MODEL": "tiny",
+        "NIGHTOWL_MAX_TOKENS": "16",
+    }
+    port = free_port()
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    children: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.3)
+        children = psutil.Process(server.pid).children(recursive=True)
+        assert len(children) >= 2  # worker and beat
+        # Valkey daemonizes: it is not our child, but its pid file names it.
+        valkey_pid = int((tmp_path / "home" / "valkey" / "valkey.pid").read_text())
+        children.append(psutil.Process(valkey_pid))
+        created = _nightowl(["keys", "create", "--tenant", "me"], env)
+        assert created.returncode == 0, created.stderr
+        key = created.stdout.strip().splitlines()[-1]
+        pdf = tmp_path / "observatory.pdf"
+        pdf.write_bytes(pdf_bytes(OBSERVATORY_PAGES))
+        client_env = env | {"NIGHTOWL_API_URL": f"http://127.0.0.1:{port}", "NIGHTOWL_API_KEY": key}
+        submitted = _nightowl(["submit", str(pdf), "-q", "Who founded it?", "--wait"], client_env)
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+        job_id = submitted.stdout.strip().splitlines()[-1]
+        assert job_id.startswith("job_")
+        assert "Who founded it?" in submitted.stdout + submitted.stderr
+        shown = _nightowl(["result", job_id], client_env)
+        assert shown.returncode == 0 and '"answers"' in shown.stdout
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        log.close()
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == []
