@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from core.settings import Settings
 
@@ -21,6 +21,7 @@ FINALIZE_TASK = "nightowl.finalize"
 RECONCILE_TASK = "nightowl.reconcile"
 INGEST_QUEUE = "ingest"
 INFER_QUEUE = "infer"
+QUEUES = (INGEST_QUEUE, INFER_QUEUE)
 
 
 class Dispatcher(Protocol):
@@ -59,8 +60,12 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         broker_transport_options=transport,
         broker_connection_retry_on_startup=True,
-        task_queues=[Queue(INGEST_QUEUE), Queue(INFER_QUEUE)],
+        # Each queue its own exchange and key, so the bindings declared in Redis never overlap
+        # (by default both queues would be bound to exchange `ingest` with key `ingest`).
+        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in QUEUES],
         task_default_queue=INGEST_QUEUE,
+        task_default_exchange=INGEST_QUEUE,
+        task_default_routing_key=INGEST_QUEUE,
         task_routes={
             PLAN_TASK: {"queue": INGEST_QUEUE},
             FINALIZE_TASK: {"queue": INGEST_QUEUE},

@@ -79,7 +79,7 @@ class Stack:
     processes: list[Process] = field(default_factory=list)
     api_url: str = ""
 
-    def _spawn(self, name: str, args: list[str], settings: Settings | None = None) -> Process:
+    def spawn(self, name: str, args: list[str], settings: Settings | None = None) -> Process:
         log = self.directory / f"{name}.log"
         out = log.open("ab")
         popen = subprocess.Popen(
@@ -97,7 +97,7 @@ class Stack:
     def start_api(self) -> Process:
         """uvicorn serving the API on a free port; returns once /healthz answers."""
         port = free_port()
-        process = self._spawn(
+        process = self.spawn(
             "api",
             [
                 "-m",
@@ -121,7 +121,7 @@ class Stack:
     def start_worker(self, name: str, queues: str = "ingest,infer", **overrides: Any) -> Process:
         """A solo-pool Celery worker; returns once it answers a ping (model loaded)."""
         settings = self.settings.model_copy(update=overrides) if overrides else self.settings
-        process = self._spawn(
+        process = self.spawn(
             name,
             [
                 "-m",
@@ -154,7 +154,7 @@ class Stack:
     def start_beat(self) -> Process:
         """Celery beat, running the reconciler every `reconcile_interval_seconds`."""
         schedule = self.directory / "celerybeat-schedule"
-        return self._spawn(
+        return self.spawn(
             "beat",
             [
                 "-m",

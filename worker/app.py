@@ -6,11 +6,14 @@ for processes that consume `infer`, the model) are made in `worker_process_init`
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from celery import Task
 from celery.signals import worker_process_init
 
+from core.errors import EngineError
 from core.logging import bound_context, configure_logging, get_logger
 from core.queue import (
     FINALIZE_TASK,
@@ -46,7 +49,13 @@ def _init_process(**_: Any) -> None:
     ctx = context()
     queues = {q.name for q in app.amqp.queues.consume_from.values()} if app.amqp.queues else set()
     if INFER_QUEUE in queues:
-        engine = ctx.engine()
+        try:
+            engine = ctx.engine()
+        except EngineError as exc:
+            # Refuse to start: a model host that cannot load its model must not take infer work.
+            log.error("worker.model.refused", error=exc.message)
+            print(f"nightowl worker: cannot load the model: {exc.message}", file=sys.stderr)
+            os._exit(3)
         log.info("worker.model.loaded", model=engine.model_id, drafter=engine.draft_model_id)
 
 

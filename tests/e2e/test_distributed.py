@@ -175,3 +175,14 @@ def test_a_lost_message_is_recovered_by_the_reconciler(stack: Stack, redis_url: 
     stack.start_beat()
     job = _wait_for(stack, headers, job_id)
     assert job["status"] == "succeeded", job
+
+
+def test_a_model_host_that_cannot_load_its_model_refuses_to_start(stack: Stack) -> None:
+    """An infer worker whose model is missing exits at start with a message naming the cause."""
+    worker = stack.spawn(
+        "no-model",
+        ["-m", "celery", "-A", "worker.app", "worker", "--pool", "solo", "-Q", "infer"],
+        stack.settings.model_copy(update={"model": "/nonexistent/model", "draft_model": None}),
+    )
+    assert worker.popen.wait(timeout=60) == 3
+    assert "cannot load the model: model folder /nonexistent/model does not exist" in worker.tail()
