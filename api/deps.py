@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from core.auth import Principal, authenticate
 from core.db import Database
 from core.errors import Unauthorized
+from core.logging import bind_context
 from core.queue import Dispatcher
 from core.settings import Settings
 from core.storage import ObjectStore
@@ -52,7 +53,9 @@ def get_principal(request: Request, resources: ResourcesDep) -> Principal:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     # Its own short read: an upload route must not hold a transaction while the body streams.
     with resources.db.transaction() as session:
-        return authenticate(session, key.strip())
+        principal = authenticate(session, key.strip())
+    bind_context(tenant_id=principal.tenant_id)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

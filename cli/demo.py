@@ -1,11 +1,13 @@
 """`nightowl demo`: a sample document and document.qa run on it end to end, on the embedded default.
 
-The real model is used where it can be loaded (weights present, memory enough); otherwise the
+The real model is used where it can be loaded: its weights already local (a folder, or the
+Hugging Face cache; the demo does not download 8 GB unasked) and memory enough. Otherwise the
 tiny random-weight model, with a warning that its answers are noise.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,8 +68,10 @@ def load_demo_engine(settings: Settings) -> tuple[Engine, str | None]:
     if settings.model == "tiny":
         engine = Engine.load(engine_config_from(settings))
         return engine, "NIGHTOWL_MODEL=tiny: the answers come from random weights and are noise"
+    # The demo never starts an 8 GB download by surprise: it uses the real model if it is local.
+    local_only = dataclasses.replace(engine_config_from(settings), allow_download=False)
     try:
-        return Engine.load(engine_config_from(settings)), None
+        return Engine.load(local_only), None
     except EngineError as exc:
         warning = (
             f"the real model could not be loaded ({exc.message}); using the tiny random-weight "

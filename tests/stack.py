@@ -80,6 +80,7 @@ class Stack:
     api_url: str = ""
 
     def spawn(self, name: str, args: list[str], settings: Settings | None = None) -> Process:
+        """Start `python args...` with `settings` (default: the stack's) and a log file."""
         log = self.directory / f"{name}.log"
         out = log.open("ab")
         popen = subprocess.Popen(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
@@ -14,6 +14,7 @@ from api.services import jobs as service
 from core.errors import NotFound
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+JobStatus = Literal["scheduled", "queued", "running", "succeeded", "failed", "cancelled", "expired"]
 
 _MEDIA_TYPES = {
     ".json": "application/json",
@@ -47,7 +48,7 @@ def create_job(
 def list_jobs(
     principal: PrincipalDep,
     session: SessionDep,
-    status: str | None = None,
+    status: JobStatus | None = None,
     kind: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: str | None = None,

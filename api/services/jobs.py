@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.schemas import JobCreate
@@ -67,6 +68,8 @@ def create_job(
     params = _checked_params(body)
     if body.input.url is not None:
         raise Unprocessable("url inputs are not accepted yet; upload the file to /v1/files")
+    if body.webhook_url is not None:
+        raise Unprocessable("webhook delivery is not available yet; poll GET /v1/jobs/{id}")
     assert body.input.file_id is not None
     file = get_file(session, tenant_id, body.input.file_id)
     if file.content_type not in KINDS[body.kind].content_types:
@@ -91,8 +94,14 @@ def create_job(
         enqueued_at=None if scheduled else now,
         updated_at=now,
     )
-    session.add(job)
-    session.flush()
+    try:
+        # A savepoint: a concurrent request with the same Idempotency-Key may win the insert.
+        with session.begin_nested():
+            session.add(job)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        return create_job(session, dispatcher, tenant_id, body, idempotency_key)
     if not scheduled:
         on_commit(session, lambda: dispatcher.plan(job.id))
     return job, True

@@ -150,6 +150,8 @@ def test_bad_job_requests_get_the_right_status(service: Service) -> None:
         ({"input": {"file_id": "file_missing"}}, 404, "not_found"),
         ({"input": {"file_id": audio_id}}, 415, "unsupported_media"),
         ({"priority": 42}, 422, "invalid_request"),
+        ({"webhook_url": "https://example.com/hook"}, 422, "unprocessable"),
+        ({"input": {"url": "https://example.com/a.pdf"}}, 422, "unprocessable"),
     ]
     for extra, status, code in cases:
         response = _submit(service, key, file_id, **extra)
@@ -172,6 +174,26 @@ def test_idempotency_key_returns_the_same_job_or_409(service: Service) -> None:
     other = body | {"params": {"questions": ["b"]}}
     assert service.client.post("/v1/jobs", json=other, headers=headers).status_code == 409
     assert len(service.dispatcher._pending) == 1  # one plan message, not two
+
+
+def test_concurrent_requests_with_one_idempotency_key_make_one_job(service: Service) -> None:
+    """Eight simultaneous submissions with the same key and body all return one job."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = service.new_key("acme")
+    file_id = _upload(service, key, "o.pdf", pdf_bytes(OBSERVATORY_PAGES))
+    body = {"kind": "document.qa", "input": {"file_id": file_id}, "params": {"questions": ["a"]}}
+    headers = service.headers(key) | {"Idempotency-Key": "same"}
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(
+            pool.map(
+                lambda _: service.client.post("/v1/jobs", json=body, headers=headers), range(8)
+            )
+        )
+    assert sorted(r.status_code for r in responses) == [200] * 7 + [202]
+    assert len({r.json()["id"] for r in responses}) == 1
+    with service.context.db.transaction() as session:
+        assert len(session.scalars(select(Job)).all()) == 1
 
 
 def test_another_tenants_ids_answer_404_everywhere(service: Service) -> None:
@@ -247,6 +269,8 @@ def test_list_pages_with_a_cursor(service: Service) -> None:
         "/v1/jobs", params={"status": "succeeded"}, headers=service.headers(key)
     ).json()
     assert queued["data"] == []
+    bogus = service.client.get("/v1/jobs", params={"status": "done"}, headers=service.headers(key))
+    assert bogus.status_code == 422
 
 
 def test_openapi_schema_lists_the_routes(service: Service) -> None:

@@ -44,6 +44,12 @@ def load_models(config: EngineConfig, total_memory_bytes: int | None = None) -> 
     draft = (
         _locate(config.draft_model, config.models_dir, drafter=True) if config.draft_model else None
     )
+    for name, source in ((config.model, target), (config.draft_model, draft)):
+        if isinstance(source, str) and not config.allow_download:
+            raise EngineError(
+                f"{name} is not in the local Hugging Face cache and downloads are off; fetch it "
+                f"with `hf download {name}` or set NIGHTOWL_MODEL to a model folder"
+            )
     check_memory_fit(target, draft, config.memory_budget_bytes, total_memory_bytes)
 
     target_dir = _download(target)

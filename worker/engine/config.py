@@ -27,6 +27,8 @@ class EngineConfig:
     """Where `"tiny"` is built, as `models_dir / "tiny"`."""
     cache_limit_bytes: int | None = None
     """MLX buffer-cache limit (`mx.set_cache_limit`); None leaves MLX's default."""
+    allow_download: bool = True
+    """Whether a hub model missing from the local cache may be downloaded (the demo says no)."""
 
     def __post_init__(self) -> None:
         if not self.model:

@@ -99,3 +99,15 @@ def test_mixed_precision_checkpoints_are_named_as_such(tmp_path: Path) -> None:
 
     with pytest.raises(EngineError, match="4-bit, group size 64, some layers 8-bit"):
         check_memory_fit(target, None, 2 * GIB, total_memory_bytes=12 * GIB)
+
+
+def test_a_hub_model_not_in_the_cache_is_refused_when_downloads_are_off(tmp_path: Path) -> None:
+    """With allow_download off, a hub id missing from the cache fails at once, naming the fix."""
+    config = EngineConfig(
+        model="mlx-community/not-a-cached-model",
+        draft_model=None,
+        models_dir=tmp_path,
+        allow_download=False,
+    )
+    with pytest.raises(EngineError, match="hf download mlx-community/not-a-cached-model"):
+        Engine.load(config, total_memory_bytes=32 * GIB)
