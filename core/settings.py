@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     s3_endpoint_url: str | None = None
+    # The endpoint clients use for presigned downloads when it differs from the one the services
+    # use (compose: services reach `http://minio:9000`, users `https://files.example.com`).
+    s3_public_endpoint_url: str | None = None
     s3_bucket: str | None = None
     s3_region: str = "us-east-1"
     s3_access_key_id: str | None = None

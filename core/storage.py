@@ -162,10 +162,18 @@ class LocalStore:
 class S3Store:
     """Objects in an S3 bucket through boto3: AWS, MinIO, SeaweedFS."""
 
-    def __init__(self, client: S3Client, bucket: str, presign_expiry_seconds: int) -> None:
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        presign_expiry_seconds: int,
+        presign_client: S3Client | None = None,
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.presign_expiry_seconds = presign_expiry_seconds
+        # Presigning is local (no request); a second client signs for the public endpoint.
+        self.presign_client = presign_client or client
 
     def put_stream(self, key: str, stream: BinaryIO, max_bytes: int) -> StoredObject:
         reader = _CappedHashingReader(stream, max_bytes)
@@ -216,7 +224,7 @@ class S3Store:
         params = {"Bucket": self.bucket, "Key": validate_key(key)}
         if filename:
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
-        return self.client.generate_presigned_url(
+        return self.presign_client.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=self.presign_expiry_seconds
         )
 
@@ -232,21 +240,30 @@ def make_store(settings: Settings) -> ObjectStore:
     if not settings.s3_bucket:
         return LocalStore(settings.storage_dir)
     secret = settings.s3_secret_access_key
-    client = boto3.client(
-        "s3",
-        endpoint_url=settings.s3_endpoint_url,
-        region_name=settings.s3_region,
-        aws_access_key_id=settings.s3_access_key_id,
-        aws_secret_access_key=secret.get_secret_value() if secret else None,
-        config=Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-            retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=5,
-            read_timeout=60,
-        ),
+
+    def client(endpoint_url: str | None) -> S3Client:
+        return boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=settings.s3_region,
+            aws_access_key_id=settings.s3_access_key_id,
+            aws_secret_access_key=secret.get_secret_value() if secret else None,
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=60,
+            ),
+        )
+
+    public = settings.s3_public_endpoint_url
+    return S3Store(
+        client(settings.s3_endpoint_url),
+        settings.s3_bucket,
+        settings.presign_expiry_seconds,
+        client(public) if public else None,
     )
-    return S3Store(client, settings.s3_bucket, settings.presign_expiry_seconds)
 
 
 def file_key(tenant_id: str, file_id: str) -> str:

@@ -75,3 +75,23 @@ def test_keys_that_could_escape_are_refused(key: str) -> None:
     """Keys with traversal, absolute paths, empty parts or NUL are refused."""
     with pytest.raises(ValueError, match="invalid object key"):
         validate_key(key)
+
+
+def test_presigned_urls_use_the_public_endpoint_when_set(
+    s3_service: S3Service, tmp_path: Path
+) -> None:
+    """With a public endpoint set, presigned URLs name it and work through it."""
+    public = s3_service.endpoint_url.replace("127.0.0.1", "localhost")
+    settings = Settings(
+        home=tmp_path,
+        s3_endpoint_url=s3_service.endpoint_url,
+        s3_public_endpoint_url=public,
+        s3_bucket=s3_service.bucket,
+        s3_access_key_id=s3_service.access_key,
+        s3_secret_access_key=s3_service.secret_key,  # type: ignore[arg-type]
+    )
+    store = make_store(settings)
+    store.put_bytes("tenants/t/jobs/j/p.txt", b"public", "text/plain")
+    url = store.presigned_url("tenants/t/jobs/j/p.txt")
+    assert url is not None and url.startswith(public + "/")
+    assert httpx.get(url).content == b"public"
