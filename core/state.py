@@ -79,20 +79,7 @@ def save_plan(session: Session, claim: Claim, specs: list[dict[str, Any]]) -> li
     )
     if job is None or job.status != "running" or job.stage != "planning":
         return None
-    ids = []
-    for index, spec in enumerate(specs):
-        chunk = Chunk(
-            id=new_id("chk"),
-            job_id=job.id,
-            tenant_id=job.tenant_id,
-            index=index,
-            status="pending",
-            spec=spec,
-            attempt=0,
-            enqueued_at=utcnow(),
-        )
-        session.add(chunk)
-        ids.append(chunk.id)
+    ids = _insert_chunks(session, job, specs, 0)
     job.stage = "inferring"
     job.stage_attempts = 0
     job.lease_until = None
@@ -100,6 +87,47 @@ def save_plan(session: Session, claim: Claim, specs: list[dict[str, Any]]) -> li
     job.chunks_done = 0
     job.updated_at = utcnow()
     session.flush()
+    return ids
+
+
+def add_chunks(session: Session, claim: Claim, specs: list[dict[str, Any]]) -> list[str] | None:
+    """Append another round of chunks to a finalizing job and move it back to `inferring`.
+
+    None if the claim is stale. Chunk indexes continue after the existing ones.
+    """
+    job = session.scalar(
+        select(Job).where(Job.id == claim.id, Job.attempt == claim.attempt).with_for_update()
+    )
+    if job is None or job.status != "running" or job.stage != "finalizing":
+        return None
+    start = session.scalar(select(func.count()).select_from(Chunk).where(Chunk.job_id == job.id))
+    ids = _insert_chunks(session, job, specs, start or 0)
+    job.stage = "inferring"
+    job.stage_attempts = 0
+    job.lease_until = None
+    job.chunks_total += len(specs)
+    job.updated_at = utcnow()
+    session.flush()
+    return ids
+
+
+def _insert_chunks(
+    session: Session, job: Job, specs: list[dict[str, Any]], start: int
+) -> list[str]:
+    ids = []
+    for offset, spec in enumerate(specs):
+        chunk = Chunk(
+            id=new_id("chk"),
+            job_id=job.id,
+            tenant_id=job.tenant_id,
+            index=start + offset,
+            status="pending",
+            spec=spec,
+            attempt=0,
+            enqueued_at=utcnow(),
+        )
+        session.add(chunk)
+        ids.append(chunk.id)
     return ids
 
 

@@ -21,6 +21,7 @@ from core.errors import NightowlError
 from core.logging import bound_context, get_logger
 from core.state import (
     Claim,
+    add_chunks,
     claim_chunk,
     claim_job,
     complete_chunk,
@@ -34,7 +35,7 @@ from core.state import (
 from core.storage import job_key
 from core.usage import sum_usage
 from worker.context import WorkerContext
-from worker.kinds import PIPELINES, JobInfo
+from worker.kinds import PIPELINES, ChunkResult, JobInfo, MoreChunks
 
 log = get_logger("worker")
 
@@ -169,21 +170,38 @@ def _record_chunk_failure(ctx: WorkerContext, claim: Claim, exc: BaseException) 
             log.warning("job.chunk.retry", error=_describe(exc))
 
 
+def _add_round(ctx: WorkerContext, claim: Claim, more: MoreChunks) -> None:
+    with ctx.db.transaction() as session:
+        ids = add_chunks(session, claim, more.specs)
+        if ids is None:
+            log.info("job.finalize.stale", attempt=claim.attempt)
+            return
+        for chunk_id in ids:
+            on_commit(session, partial(ctx.dispatcher.infer, chunk_id))
+    log.info("job.round.added", chunks=len(ids))
+
+
 def finalize_job(ctx: WorkerContext, job_id: str) -> None:
-    """Merge a job's chunk outputs, write its artifacts, then make it `succeeded` at once."""
+    """Merge a job's chunk outputs, write its artifacts, then make it `succeeded` at once.
+
+    A kind may instead ask for another round of chunks; the job then goes back to `inferring`.
+    """
     with bound_context(job_id=job_id, stage="finalizing"):
         claimed = _claim_stage(ctx, job_id, "finalizing")
         if claimed is None:
             return
         claim, job = claimed
         with ctx.db.transaction() as session:
-            chunks = session.scalars(
+            rows = session.scalars(
                 select(Chunk).where(Chunk.job_id == job_id).order_by(Chunk.index)
             ).all()
-            outputs = [c.output or {} for c in chunks]
-            usage = sum_usage(c.usage for c in chunks if c.usage)
+            chunks = [ChunkResult(c.index, dict(c.spec), c.output or {}) for c in rows]
+            usage = sum_usage(c.usage for c in rows if c.usage)
         try:
-            finalized = PIPELINES[job.kind].finalize(ctx, job, outputs)
+            finalized = PIPELINES[job.kind].finalize(ctx, job, chunks)
+            if isinstance(finalized, MoreChunks):
+                _add_round(ctx, claim, finalized)
+                return
             result_json = json.dumps(finalized.result, ensure_ascii=False, indent=2).encode()
             artifacts = {"result.json": (result_json, "application/json"), **finalized.artifacts}
             keys: dict[str, Any] = {}

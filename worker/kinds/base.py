@@ -29,6 +29,22 @@ class Finalized:
     artifacts: dict[str, tuple[bytes, str]] = field(default_factory=dict)
 
 
+@dataclass
+class MoreChunks:
+    """Another round of model work before the job can finish (a reduce over the map's output)."""
+
+    specs: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """A finished chunk as finalize sees it: its place, what it was asked, what it returned."""
+
+    index: int
+    spec: dict[str, Any]
+    output: dict[str, Any]
+
+
 class KindPipeline(Protocol):
     """Plain functions per stage; no Celery, no transactions: the runner owns those."""
 
@@ -41,6 +57,10 @@ class KindPipeline(Protocol):
         """Run one chunk on the model; returns its output and its usage record."""
 
     def finalize(
-        self, ctx: WorkerContext, job: JobInfo, outputs: list[dict[str, Any]]
-    ) -> Finalized:
-        """Merge chunk outputs (in chunk order) into the job's result and artifacts."""
+        self, ctx: WorkerContext, job: JobInfo, chunks: list[ChunkResult]
+    ) -> Finalized | MoreChunks:
+        """Merge the finished chunks (in order) into the result, or ask for another round.
+
+        Only model hosts run the model, so a kind that needs a model pass over merged output
+        (answers over audio notes) returns MoreChunks; finalize runs again when they are done.
+        """

@@ -28,7 +28,7 @@ from worker.documents import (
     PassageIndex,
     extract_document,
 )
-from worker.kinds.base import Finalized, JobInfo
+from worker.kinds.base import ChunkResult, Finalized, JobInfo
 from worker.kinds.document_qa.citations import citations_for, strip_citations
 from worker.kinds.document_qa.prompts import question_messages
 from worker.kinds.document_qa.report import answers_markdown
@@ -161,11 +161,10 @@ class DocumentQA:
         }
         return output, usage.to_dict() if usage is not None else None
 
-    def finalize(
-        self, ctx: WorkerContext, job: JobInfo, outputs: list[dict[str, Any]]
-    ) -> Finalized:
+    def finalize(self, ctx: WorkerContext, job: JobInfo, chunks: list[ChunkResult]) -> Finalized:
         """Put the answers in question order; write result.json and answers.md."""
         doc = _load(ctx, job)
+        outputs = [chunk.output for chunk in chunks]
         answers = sorted((a for out in outputs for a in out["answers"]), key=lambda a: a["index"])
         result: dict[str, Any] = {
             "answers": [{k: a[k] for k in ("question", "answer", "citations")} for a in answers],
