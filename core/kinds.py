@@ -1,7 +1,7 @@
 """The job kinds: their parameters and the content types each reads.
 
 A kind is listed here when the API may accept it. Kinds from DESIGN.md that are not built yet
-(`video.caption`, `audio.transcribe`, `audio.analyze`) answer 422 with a message saying so.
+(`video.caption`) answer 422 with a message saying so.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from core.sniff import DOCUMENT_TYPES
+from core.sniff import DOCUMENT_TYPES, MEDIA_TYPES
 
-PLANNED_KINDS = frozenset({"video.caption", "audio.transcribe", "audio.analyze"})
+PLANNED_KINDS = frozenset({"video.caption"})
 
 
 class GenerationParams(BaseModel):
@@ -36,6 +36,36 @@ class DocumentQAParams(GenerationParams):
     questions: list[Question] = Field(min_length=1, max_length=50)
 
 
+class AudioParams(GenerationParams):
+    """Windows of the audio kinds: at most 30 s (the model truncates longer clips silently)."""
+
+    window_seconds: float = Field(default=20.0, ge=5.0, le=30.0)
+    overlap_seconds: float = Field(default=1.0, ge=0.0, le=3.0)
+    stream: int | None = Field(default=None, ge=0, le=31)
+
+
+class AudioTranscribeParams(AudioParams):
+    """`audio.transcribe`: an optional language hint, e.g. "en" or "German"."""
+
+    language: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+
+
+class AudioAnalyzeParams(AudioParams):
+    """`audio.analyze`: one to twenty questions, or an instruction, about a recording."""
+
+    questions: list[Question] | None = Field(default=None, min_length=1, max_length=20)
+    instruction: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _something_to_answer(self) -> AudioAnalyzeParams:
+        if not self.questions and not self.instruction:
+            raise ValueError("give params.questions (1-20) or params.instruction")
+        return self
+
+
 @dataclass(frozen=True)
 class KindSpec:
     """What the API needs to know about a kind to accept a job of it."""
@@ -47,4 +77,6 @@ class KindSpec:
 
 KINDS: dict[str, KindSpec] = {
     "document.qa": KindSpec("document.qa", DocumentQAParams, DOCUMENT_TYPES),
+    "audio.transcribe": KindSpec("audio.transcribe", AudioTranscribeParams, MEDIA_TYPES),
+    "audio.analyze": KindSpec("audio.analyze", AudioAnalyzeParams, MEDIA_TYPES),
 }

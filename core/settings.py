@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     document_retrieval_passages: int = Field(default=4, ge=1, le=20)
     questions_per_chunk: int = Field(default=8, ge=1, le=50)
 
+    # audio.transcribe and audio.analyze
+    audio_max_duration_seconds: float = Field(default=4 * 3600, gt=0)
+    analyze_context_tokens: int = Field(default=8192, ge=256)
+    input_cache_bytes: int = Field(default=20 * 1024**3, ge=0)
+
     # A test-only fault point: seconds an infer task waits after its claim, so a test can kill it
     # mid-chunk. Refused in production.
     fault_chunk_delay_seconds: float = Field(default=0.0, ge=0)

@@ -62,6 +62,9 @@ class ObjectStore(Protocol):
     def presigned_url(self, key: str, filename: str | None = None) -> str | None:
         """A short-lived GET URL for `key`, or None when the store has none (local folder)."""
 
+    def local_path(self, key: str) -> Path | None:
+        """The object's file when the store keeps objects as local files, else None."""
+
     def check(self) -> None:
         """Raise ServiceUnavailable unless the store answers."""
 
@@ -154,6 +157,10 @@ class LocalStore:
     def presigned_url(self, key: str, filename: str | None = None) -> str | None:
         return None
 
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
+
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise ServiceUnavailable(f"storage folder {self.root} is not writable")
@@ -227,6 +234,9 @@ class S3Store:
         return self.presign_client.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=self.presign_expiry_seconds
         )
+
+    def local_path(self, key: str) -> Path | None:
+        return None
 
     def check(self) -> None:
         try:

@@ -13,6 +13,7 @@ from core.db import Database
 from core.queue import Dispatcher
 from core.settings import Settings
 from core.storage import ObjectStore, make_store
+from worker.inputs import InputCache
 
 if TYPE_CHECKING:
     from worker.engine import Engine, EngineConfig
@@ -42,6 +43,15 @@ class WorkerContext:
     store: ObjectStore
     dispatcher: Dispatcher
     _engine: Engine | None = field(default=None, repr=False)
+    _inputs: InputCache | None = field(default=None, repr=False)
+
+    @property
+    def inputs(self) -> InputCache:
+        """Local files of stored inputs (downloaded once per worker from S3)."""
+        if self._inputs is None:
+            cache = self.settings.home / "cache" / "inputs"
+            self._inputs = InputCache(self.store, cache, self.settings.input_cache_bytes)
+        return self._inputs
 
     @classmethod
     def create(

@@ -38,7 +38,8 @@ def _checked_params(body: JobCreate) -> dict[str, Any]:
         params = kind.params.model_validate(body.params)
     except ValidationError as exc:
         problems = "; ".join(
-            f"params.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            ".".join(["params", *(str(p) for p in e["loc"])]) + f": {e['msg']}"
+            for e in exc.errors()
         )
         raise Unprocessable(problems) from None
     return params.model_dump(mode="json", exclude_none=True)

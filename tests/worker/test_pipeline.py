@@ -51,6 +51,9 @@ class FlakyStore:
     def presigned_url(self, key: str, filename: str | None = None) -> str | None:
         return self.inner.presigned_url(key, filename)
 
+    def local_path(self, key: str) -> Path | None:
+        return None  # make the pipeline download (and so meet the failures)
+
     def check(self) -> None:
         self.inner.check()
 

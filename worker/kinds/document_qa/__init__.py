@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidInput
@@ -84,10 +82,7 @@ class DocumentQA:
         limits = DocumentLimits(
             max_pages=ctx.settings.document_max_pages, max_chars=ctx.settings.document_max_chars
         )
-        with tempfile.TemporaryDirectory(prefix="nightowl-doc-") as tmp:
-            path = Path(tmp) / "input"
-            ctx.store.download(job.input_key, path)
-            doc = extract_document(path, job.content_type, limits)
+        doc = extract_document(ctx.inputs.path(job.input_key), job.content_type, limits)
         _save(ctx, job, doc)
         questions: list[str] = job.params["questions"]
         max_tokens = job.params.get("max_tokens") or ctx.settings.max_tokens
