@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import mlx.core as mx
+import numpy as np
 from mlx_vlm import stream_generate
 
 from worker.engine.usage import Generation, Usage
@@ -26,6 +28,7 @@ def decode(
     processor: Any,
     *,
     prompt: str = "",
+    audio: Sequence[np.ndarray] = (),
     input_ids: mx.array | None = None,
     prompt_cache: list[Any] | None = None,
     max_tokens: int,
@@ -34,10 +37,16 @@ def decode(
 ) -> Generation:
     """Generate from `prompt` (or from `input_ids` after a filled `prompt_cache`) in one pass.
 
+    `audio` holds the checked clips for `prompt`'s placeholders; mlx-vlm's processor expands
+    each placeholder into the clip's soft tokens, and `prompt_tokens` counts them.
     The usage counts only what this pass saw: with a prompt cache, `prompt_tokens` is the
     suffix; the caller adds the reused prefix.
     """
     kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
+    if len(audio):
+        if input_ids is not None or prompt_cache is not None:
+            raise ValueError("audio clips need the whole prompt, not a cached prefix")
+        kwargs["audio"] = list(audio)
     if input_ids is not None:
         kwargs["input_ids"] = input_ids
     if prompt_cache is not None:

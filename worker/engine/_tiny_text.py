@@ -41,13 +41,18 @@ The end of the story is happy: everyone goes home, and the rain finally stops.
 CHAT_TEMPLATE = """\
 {{ bos_token }}{% for message in messages %}\
 <|turn>{{ 'model' if message['role'] == 'assistant' else message['role'] }}
-{% if message['content'] is string %}{{ message['content'] }}\
+{% if message['content'] is string %}{{ message['content'] | trim }}\
 {% else %}{% for part in message['content'] %}\
 {% if part['type'] == 'image' %}<|image|>\
 {% elif part['type'] == 'audio' %}<|audio|>\
 {% elif part['type'] == 'video' %}<|video|>\
-{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}\
+{% elif part['type'] == 'text' %}{{ part['text'] | trim }}{% endif %}\
 {% endfor %}{% endif %}<turn|>
 {% endfor %}{% if add_generation_prompt %}<|turn>model
 {% endif %}"""
-"""A simplified Gemma 4 turn format; content may be a string or a list of typed parts."""
+"""A simplified Gemma 4 turn format, rendering content as the real Gemma 4 template does.
+
+Content is a string or a list of typed parts (what mlx-vlm's `apply_chat_template` builds for
+Gemma 4 and what `Engine.render` builds for audio): `{"type": "audio"}` renders the processor's
+audio token `<|audio|>` (likewise image and video), text is trimmed, parts are concatenated in
+order with nothing between them, so audio parts placed first come first in the prompt."""

@@ -18,12 +18,22 @@ content (notes/gemma4-mlx.md, pitfall 2), and one job's document must not leak i
 The first generation of a shared-prefix call carries the prefix's prefill time and one more
 model call; the others report the prefix length in `prefill_tokens_saved`.
 
+Audio (see `_audio` for how mlx-vlm takes it and counts its tokens): `render(...,
+audio_clips=n)` opens the first user turn with n placeholders, folding any system text in
+after them; `generate(..., audio=[...])` passes float32 16 kHz mono clips of at most 30 s to
+mlx-vlm; `count_tokens(..., audio_seconds=[...])` and `audio_tokens` give their token counts.
+Every audio call prefills its whole prompt afresh: no prefix cache, APC or PromptCacheState
+(notes pitfalls 1 and 2), and `generate_shared_prefix` is text only. The drafter works after
+an audio prefill as after a text one (the MTP assistant reads the target's KV cache and last
+hidden state, whatever filled them), so speculation is used for audio prompts too.
+
 An Engine serializes its calls: the drafter's statistics and the tokenizer's stopping criteria
 are per-model state inside mlx-vlm.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,9 +41,11 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 import mlx.core as mx
+import numpy as np
 from mlx_vlm.utils import prepare_inputs, should_add_special_tokens
 
 from core.errors import EngineError, NightowlError
+from worker.engine import _audio
 from worker.engine._decode import Speculation, decode
 from worker.engine._loading import LoadedModels, load_models
 from worker.engine._prefix import copy_cache, prefill_prefix, shared_prefix_length
@@ -66,38 +78,90 @@ class Engine:
             mx.set_cache_limit(config.cache_limit_bytes)
         return cls(config, load_models(config, total_memory_bytes))
 
-    def render(self, messages: Sequence[Mapping[str, str]]) -> str:
-        """The prompt text for `messages` (roles system/user) with the model's turn opened."""
+    def render(self, messages: Sequence[Mapping[str, str]], *, audio_clips: int = 0) -> str:
+        """The prompt for `messages` (roles system/user/assistant), the model's turn opened.
+
+        With `audio_clips` > 0 the first user turn starts with that many audio placeholders,
+        before any text: the prompt opens `<bos><|turn>user\n<|audio|>...`. Leading system
+        messages are then not rendered as a system turn (which would push the audio back by
+        its length) but folded into the user turn after the audio: system text, a blank
+        line, user text. The first message after the system ones must be the user's.
+        """
         for message in messages:
             if message.get("role") not in _ROLES:
                 raise ValueError(f"unknown chat role {message.get('role')!r}")
-        # The tokenizer's own template, not mlx-vlm's helper, so that media parts can later
-        # be placed first (mlx-vlm's puts audio after the text: pitfall 7).
-        rendered = self._processor.tokenizer.apply_chat_template(
-            [dict(message) for message in messages], tokenize=False, add_generation_prompt=True
+        if audio_clips < 0:
+            raise ValueError("audio_clips must not be negative")
+        chat: list[dict[str, Any]] = [dict(message) for message in messages]
+        if audio_clips:
+            if any(_audio.count_placeholders(self._processor, m["content"]) for m in chat):
+                raise ValueError("message text must not contain the audio placeholder")
+            chat = _audio.audio_first_messages(messages, audio_clips)
+        # The tokenizer's own template with typed content parts, as mlx-vlm's helper builds
+        # them for Gemma 4, but with the audio parts first (mlx-vlm's puts them last: pitfall 7).
+        rendered = str(
+            self._processor.tokenizer.apply_chat_template(
+                chat, tokenize=False, add_generation_prompt=True
+            )
         )
-        return str(rendered)
+        found = _audio.count_placeholders(self._processor, rendered) if audio_clips else 0
+        if found != audio_clips:
+            # A template without audio parts drops them silently (notes: tiny model).
+            raise EngineError(
+                f"the chat template rendered {found} audio placeholders for {audio_clips} clips"
+            )
+        return rendered
 
-    def count_tokens(self, text: str) -> int:
-        """The number of tokens mlx-vlm will feed the model for `text`."""
+    def count_tokens(self, text: str, *, audio_seconds: Sequence[float] = ()) -> int:
+        """The number of tokens mlx-vlm will feed the model for `text` and those audio clips.
+
+        With clips, `text` must hold one placeholder per clip (as `render` makes it), and each
+        placeholder is expanded as mlx-vlm's processor expands it before counting: a clip of
+        s seconds takes `audio_tokens(s)` tokens in place of its one-token placeholder, so the
+        total is `count_tokens(text) + sum(audio_tokens(s) - 1)`. Clips over 30 s are refused.
+        """
+        if len(audio_seconds):
+            samples = [self._samples(seconds) for seconds in audio_seconds]
+            self._check_placeholders(text, len(samples))
+            text = _audio.expand_placeholders(self._processor, text, samples)
         return int(self._encode(text).shape[1])
+
+    def audio_tokens(self, seconds: float) -> int:
+        """Prompt tokens one clip of `seconds` takes, its two boundary markers included.
+
+        As mlx-vlm's processor computes it: min(ceil(seconds * 1000 / 40), 750) soft tokens
+        (25 per second of 16 kHz audio, the length rounded to whole samples) plus `<|audio>`
+        and `<audio|>`. Refuses clips over 30 s, which the model would truncate.
+        """
+        return _audio.clip_tokens(self._processor, self._samples(seconds))
 
     def generate(
         self,
         prompt: str,
         *,
+        audio: Sequence[np.ndarray] | None = None,
         max_tokens: int,
         temperature: float = 0.0,
         speculative: bool | None = None,
         draft_block_size: int | None = None,
     ) -> Generation:
-        """Generate a continuation of the rendered `prompt`."""
+        """Generate a continuation of the rendered `prompt`.
+
+        `audio`: float32 mono clips at 16 kHz, one per placeholder in `prompt`, in order, each
+        at most 30 s long (ValueError otherwise: cut longer audio into windows). The prompt is
+        prefilled whole with fresh caches every call, and the drafter runs after an audio
+        prefill as after a text one. `usage.prompt_tokens` counts the audio soft tokens.
+        """
+        clips = _audio.check_clips(self._processor, audio) if audio is not None else []
+        if clips:
+            self._check_placeholders(prompt, len(clips))
         speculation = self._speculation(max_tokens, speculative, draft_block_size)
         return self._run(
             lambda: decode(
                 self._model,
                 self._processor,
                 prompt=prompt,
+                audio=clips,
                 max_tokens=max_tokens,
                 temperature=temperature,
                 speculation=speculation,
@@ -113,7 +177,7 @@ class Engine:
         speculative: bool | None = None,
         draft_block_size: int | None = None,
     ) -> list[Generation]:
-        """Generate for each prompt, prefilling their common token prefix only once."""
+        """Generate for each text prompt, prefilling their common token prefix only once."""
         speculation = self._speculation(max_tokens, speculative, draft_block_size)
         return self._run(
             lambda: self._shared_prefix(list(prompts), max_tokens, temperature, speculation)
@@ -185,6 +249,21 @@ class Engine:
         if block_size < 1:
             raise ValueError("draft_block_size must be at least 1")
         return Speculation(drafter=self._drafter, kind=self._draft_kind, block_size=block_size)
+
+    def _samples(self, seconds: float) -> int:
+        """The whole number of samples a clip of `seconds` holds at the processor's rate."""
+        if not (seconds > 0 and math.isfinite(seconds)):
+            raise ValueError(f"an audio clip must last more than 0 s, not {seconds!r}")
+        return round(seconds * _audio.sampling_rate(self._processor))
+
+    def _check_placeholders(self, text: str, clips: int) -> None:
+        """Refuse a prompt whose audio placeholders do not match its clips one to one."""
+        found = _audio.count_placeholders(self._processor, text)
+        if found != clips:
+            raise ValueError(
+                f"the prompt holds {found} audio placeholders for {clips} clips; "
+                "render it with audio_clips equal to the number of clips"
+            )
 
     def _encode(self, text: str) -> Any:
         """Token ids `[1, n]`, tokenized as mlx-vlm's generate tokenizes a text-only prompt."""

@@ -30,7 +30,7 @@ from transformers import PreTrainedTokenizerFast
 
 from worker.engine._tiny_text import CHAT_TEMPLATE, CORPUS
 
-RECIPE = 1
+RECIPE = 2
 """Bumped whenever the recipe changes, so that old builds are rebuilt."""
 TINY_MARKER = "nightowl-tiny.json"
 """Written into both model folders: it tells the engine the model is the random tiny one."""

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from worker.kinds.audio import AudioAnalyze, AudioTranscribe
 from worker.kinds.base import ChunkResult, Finalized, JobInfo, KindPipeline, MoreChunks
 from worker.kinds.document_qa import DocumentQA
 
-PIPELINES: dict[str, KindPipeline] = {"document.qa": DocumentQA()}
+PIPELINES: dict[str, KindPipeline] = {
+    "document.qa": DocumentQA(),
+    "audio.transcribe": AudioTranscribe(),
+    "audio.analyze": AudioAnalyze(),
+}
 
 __all__ = ["PIPELINES", "ChunkResult", "Finalized", "JobInfo", "KindPipeline", "MoreChunks"]

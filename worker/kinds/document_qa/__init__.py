@@ -30,12 +30,10 @@ from worker.kinds.base import ChunkResult, Finalized, JobInfo
 from worker.kinds.document_qa.citations import citations_for, strip_citations
 from worker.kinds.document_qa.prompts import question_messages
 from worker.kinds.document_qa.report import answers_markdown
+from worker.kinds.generation import generation_options
+from worker.kinds.notice import TINY_WARNING
 
 DOCUMENT_OBJECT = "work/document.json"
-TINY_WARNING = (
-    "answered by the tiny random-weight test model (no real weights were available): "
-    "the answers are noise"
-)
 _CHARS_PER_TOKEN = 3
 _TOKENS_PER_PASSAGE_TAG = 16
 _PROMPT_RESERVE = 512
@@ -59,17 +57,6 @@ def _load(ctx: WorkerContext, job: JobInfo) -> ExtractedDocument:
         pages=[Page(**p) for p in raw["pages"]],
         passages=[Passage(**p) for p in raw["passages"]],
     )
-
-
-def _generation_options(ctx: WorkerContext, params: dict[str, Any]) -> dict[str, Any]:
-    speculative = params.get("speculative")
-    return {
-        "max_tokens": params.get("max_tokens") or ctx.settings.max_tokens,
-        "temperature": params.get("temperature", 0.0),
-        # "auto" uses the worker's configured default until per-machine measurement lands.
-        "speculative": speculative if isinstance(speculative, bool) else None,
-        "draft_block_size": params.get("draft_block_size"),
-    }
 
 
 class DocumentQA:
@@ -114,7 +101,7 @@ class DocumentQA:
         doc = _load(ctx, job)
         unit = "page" if doc.page_unit == "page" else "section"
         questions: list[str] = job.params["questions"]
-        options = _generation_options(ctx, job.params)
+        options = generation_options(ctx.settings, job.params)
         by_id = {p.id: p for p in doc.passages}
         indices: list[int] = chunk["questions"]
         if chunk["mode"] == "whole":

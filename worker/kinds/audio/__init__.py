@@ -1,0 +1,6 @@
+"""The audio kinds: `audio.transcribe` and `audio.analyze`, over windows cut at quiet points."""
+
+from worker.kinds.audio.analyze import AudioAnalyze
+from worker.kinds.audio.transcribe import AudioTranscribe
+
+__all__ = ["AudioAnalyze", "AudioTranscribe"]
