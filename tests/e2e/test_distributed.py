@@ -186,3 +186,53 @@ def test_a_model_host_that_cannot_load_its_model_refuses_to_start(stack: Stack) 
     )
     assert worker.popen.wait(timeout=60) == 3
     assert "cannot load the model: model folder /nonexistent/model does not exist" in worker.tail()
+
+
+def test_audio_kinds_over_http_with_a_real_worker(stack: Stack, tmp_path: Path) -> None:
+    """A recording is transcribed (valid WebVTT) and analysed (cited answers) by a real worker."""
+    import io
+
+    import webvtt
+
+    from tests.media_samples import tone_bursts, write_audio
+
+    stack.start_api()
+    stack.start_worker("w1")
+    headers = _key(stack.settings, "acme")
+    audio = tone_bursts([(1.0, 16.5), (18.5, 33.0), (35.0, 44.0)], 45.0)
+    path = write_audio(tmp_path / "meeting.m4a", audio, container="m4a")
+    with path.open("rb") as f:
+        upload = httpx.post(
+            f"{stack.api_url}/v1/files", files={"file": (path.name, f)}, headers=headers
+        )
+    assert upload.status_code == 201, upload.text
+    assert upload.json()["content_type"] == "audio/mp4"
+    jobs = {}
+    for kind, params in [
+        ("audio.transcribe", {"language": "en"}),
+        ("audio.analyze", {"questions": ["Who speaks?", "Is anyone angry?"]}),
+    ]:
+        body = {"kind": kind, "input": {"file_id": upload.json()["id"]}, "params": params}
+        created = httpx.post(f"{stack.api_url}/v1/jobs", json=body, headers=headers)
+        assert created.status_code == 202, created.text
+        jobs[kind] = created.json()["id"]
+    for kind, job_id in jobs.items():
+        job = _wait_for(stack, headers, job_id)
+        assert job["status"] == "succeeded", (kind, job)
+        assert job["usage"]["prompt_tokens"] > 0 and job["usage"]["draft_rounds"] > 0
+    transcript = httpx.get(
+        f"{stack.api_url}/v1/jobs/{jobs['audio.transcribe']}/result", headers=headers
+    ).json()
+    assert abs(transcript["duration"] - 45.0) < 0.1
+    vtt = httpx.get(
+        f"{stack.api_url}/v1/jobs/{jobs['audio.transcribe']}/artifacts/transcript.vtt",
+        headers=headers,
+        follow_redirects=True,
+    )
+    captions = webvtt.from_buffer(io.StringIO(vtt.text)).captions
+    assert captions and all(c.text.strip() for c in captions)
+    analysis = httpx.get(
+        f"{stack.api_url}/v1/jobs/{jobs['audio.analyze']}/result", headers=headers
+    ).json()
+    assert [a["question"] for a in analysis["answers"]] == ["Who speaks?", "Is anyone angry?"]
+    assert all(a["evidence"] for a in analysis["answers"])
