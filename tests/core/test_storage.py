@@ -12,6 +12,7 @@ import pytest
 from core.errors import NotFound, TooLarge
 from core.settings import Settings
 from core.storage import LocalStore, ObjectStore, make_store, validate_key
+from tests.fixtures.backends import s3_values
 from tests.services import S3Service
 
 
@@ -21,15 +22,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     if request.param == "local":
         return LocalStore(tmp_path / "objects")
     s3: S3Service = request.getfixturevalue("s3_service")
-    settings = Settings(
-        home=tmp_path,
-        s3_endpoint_url=s3.endpoint_url,
-        s3_bucket=s3.bucket,
-        s3_access_key_id=s3.access_key,
-        s3_secret_access_key=s3.secret_key,  # type: ignore[arg-type]
-        presign_expiry_seconds=60,
-    )
-    return make_store(settings)
+    values = s3_values(s3) | {"home": tmp_path, "presign_expiry_seconds": 60}
+    return make_store(Settings(**values))  # type: ignore[arg-type]
 
 
 def test_streamed_put_records_size_and_sha256_and_reads_back(store: ObjectStore) -> None:
@@ -82,15 +76,8 @@ def test_presigned_urls_use_the_public_endpoint_when_set(
 ) -> None:
     """With a public endpoint set, presigned URLs name it and work through it."""
     public = s3_service.endpoint_url.replace("127.0.0.1", "localhost")
-    settings = Settings(
-        home=tmp_path,
-        s3_endpoint_url=s3_service.endpoint_url,
-        s3_public_endpoint_url=public,
-        s3_bucket=s3_service.bucket,
-        s3_access_key_id=s3_service.access_key,
-        s3_secret_access_key=s3_service.secret_key,  # type: ignore[arg-type]
-    )
-    store = make_store(settings)
+    values = s3_values(s3_service) | {"home": tmp_path, "s3_public_endpoint_url": public}
+    store = make_store(Settings(**values))  # type: ignore[arg-type]
     store.put_bytes("tenants/t/jobs/j/p.txt", b"public", "text/plain")
     url = store.presigned_url("tenants/t/jobs/j/p.txt")
     assert url is not None and url.startswith(public + "/")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from core.settings import Settings
 from core.storage import LocalStore, make_store
+from tests.fixtures.backends import s3_values
 from tests.services import S3Service
 from worker.inputs import InputCache
 
@@ -23,14 +24,7 @@ def test_s3_inputs_are_downloaded_once_and_evicted_past_the_cap(
     s3_service: S3Service, tmp_path: Path
 ) -> None:
     """From S3 an input is downloaded once, reused, and the oldest is evicted past the cap."""
-    settings = Settings(
-        home=tmp_path,
-        s3_endpoint_url=s3_service.endpoint_url,
-        s3_bucket=s3_service.bucket,
-        s3_access_key_id=s3_service.access_key,
-        s3_secret_access_key=s3_service.secret_key,  # type: ignore[arg-type]
-    )
-    store = make_store(settings)
+    store = make_store(Settings(**s3_values(s3_service) | {"home": tmp_path}))  # type: ignore[arg-type]
     store.put_bytes("tenants/t/files/one", b"1" * 600, "application/octet-stream")
     store.put_bytes("tenants/t/files/two", b"2" * 600, "application/octet-stream")
     cache = InputCache(store, tmp_path / "cache", max_bytes=1000)
