@@ -15,19 +15,25 @@ by BM25.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
 from worker.context import WorkerContext
 from worker.documents import Passage, PassageIndex
-from worker.kinds.audio.planning import clock, load_plan, plan_audio, window_audio
+from worker.kinds.audio.planning import load_plan, plan_audio, window_audio
 from worker.kinds.base import ChunkResult, Finalized, JobInfo, MoreChunks
 from worker.kinds.generation import generation_options
 from worker.kinds.notice import TINY_WARNING
+from worker.kinds.reduce import (
+    budget,
+    clock,
+    condense_round,
+    condensed_note,
+    fits,
+    latest_notes,
+    timed_block,
+)
 
-_CHARS_PER_TOKEN = 3
-_PROMPT_RESERVE = 512
 _RANGE = re.compile(r"\[(\d{2}):(\d{2}):(\d{2})\s*[-–]\s*(\d{2}):(\d{2}):(\d{2})\]")
 QUESTIONS_PER_CHUNK = 8
 
@@ -53,26 +59,6 @@ def _items(params: dict[str, Any]) -> list[str]:
     if params.get("instruction"):
         items.insert(0, params["instruction"])
     return items
-
-
-def _notes_block(notes: list[dict[str, Any]]) -> str:
-    return "\n\n".join(f"[{clock(n['start'])}-{clock(n['end'])}]\n{n['text']}" for n in notes)
-
-
-def _estimated_tokens(notes: list[dict[str, Any]]) -> int:
-    return math.ceil(len(_notes_block(notes)) / _CHARS_PER_TOKEN)
-
-
-def _groups(notes: list[dict[str, Any]], budget: int) -> list[list[dict[str, Any]]]:
-    """Consecutive notes packed into groups that fit `budget`, at least two per group."""
-    groups: list[list[dict[str, Any]]] = [[]]
-    for note in notes:
-        current = groups[-1]
-        if len(current) >= 2 and _estimated_tokens([*current, note]) > budget:
-            groups.append([note])
-        else:
-            current.append(note)
-    return groups
 
 
 def _evidence(answer: str, question: str, notes: list[dict[str, Any]]) -> list[dict[str, float]]:
@@ -117,22 +103,18 @@ class AudioAnalyze:
             return base | {"note": note}, generation.usage.to_dict()
         notes: list[dict[str, Any]] = chunk["notes"]
         if chunk["phase"] == "condense":
-            text = f"{CONDENSE_INSTRUCTION}\n\n{_notes_block(notes)}"
+            text = f"{CONDENSE_INSTRUCTION}\n\n{timed_block(notes)}"
             generation = engine.generate(
                 engine.render([{"role": "user", "content": text}]), **options
             )
-            note = {
-                "start": notes[0]["start"],
-                "end": notes[-1]["end"],
-                "text": generation.text.strip(),
-            }
+            note = condensed_note(notes, generation.text)
             return base | {"note": note}, generation.usage.to_dict()
         items = _items(job.params)
         prompts = [
             engine.render(
                 [
                     {"role": "system", "content": ANSWER_INSTRUCTION},
-                    {"role": "user", "content": f"{_notes_block(notes)}\n\nQuestion: {items[q]}"},
+                    {"role": "user", "content": f"{timed_block(notes)}\n\nQuestion: {items[q]}"},
                 ]
             )
             for q in chunk["questions"]
@@ -161,15 +143,10 @@ class AudioAnalyze:
         answered = [a for c in chunks if c.spec["phase"] == "answer" for a in c.output["answers"]]
         if answered:
             return self._result(ctx, job, chunks, map_notes, answered)
-        level = max((c.spec["level"] for c in chunks if c.spec["phase"] == "condense"), default=0)
-        notes = (
-            [c.output["note"] for c in chunks if c.spec.get("level") == level]
-            if level
-            else map_notes
-        )
+        level, notes = latest_notes(chunks, "map")
         max_tokens = job.params.get("max_tokens") or ctx.settings.max_tokens
-        budget = ctx.settings.analyze_context_tokens - max_tokens - _PROMPT_RESERVE
-        if _estimated_tokens(notes) <= budget or len(notes) == 1:
+        limit = budget(ctx.settings.analyze_context_tokens, max_tokens)
+        if fits(notes, limit):
             count = len(_items(job.params))
             return MoreChunks(
                 [
@@ -181,12 +158,7 @@ class AudioAnalyze:
                     for i in range(0, count, QUESTIONS_PER_CHUNK)
                 ]
             )
-        return MoreChunks(
-            [
-                {"phase": "condense", "level": level + 1, "group": g, "notes": group}
-                for g, group in enumerate(_groups(notes, budget))
-            ]
-        )
+        return condense_round(notes, level, limit)
 
     def _result(
         self,

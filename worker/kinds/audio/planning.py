@@ -76,9 +76,3 @@ def window_audio(
     assert job.input_key is not None
     samples: np.ndarray = decode_window(ctx.inputs.path(job.input_key), plan.probe, start, end)
     return samples
-
-
-def clock(seconds: float) -> str:
-    """`hh:mm:ss` for a time in seconds, as prompts and notes show it."""
-    whole = int(seconds)
-    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
