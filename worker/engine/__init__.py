@@ -1,8 +1,8 @@
 """The model engine: Gemma 4 unified through mlx-vlm, with MTP speculation and prefix reuse.
 
 A pure library (no Celery, no database): `Engine.load(EngineConfig(...))` once per process,
-then `generate` (text, or audio clips placed first) / `generate_shared_prefix` (text), each
-returning `Generation`s with their `Usage`.
+then `generate` (text; audio clips placed first; one video segment of frames after them) /
+`generate_shared_prefix` (text), each returning `Generation`s with their `Usage`.
 """
 
 from worker.engine.config import TINY, EngineConfig

@@ -16,7 +16,8 @@ clips over 30 s are refused here instead of being silently truncated (notes pitf
 Audio goes first (notes pitfalls 5 and 7): the real 12B stops understanding audio placed
 beyond about token 450-500, and mlx-vlm's own `apply_chat_template` puts it after the text.
 So the placeholders open the first user turn, and any leading system text is folded into that
-turn after them, rather than rendered as a system turn in front of the audio.
+turn after them, rather than rendered as a system turn in front of the audio. A video segment
+(see `_video`) goes right after the audio, before any text.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from typing import Any
 import numpy as np
 
 
-def audio_first_messages(messages: Sequence[Mapping[str, str]], clips: int) -> list[dict[str, Any]]:
-    """Chat messages whose first user turn opens with `clips` audio parts.
+def media_first_messages(
+    messages: Sequence[Mapping[str, str]], clips: int, *, video: bool = False
+) -> list[dict[str, Any]]:
+    """Chat messages whose first user turn opens with `clips` audio parts, then the video part.
 
-    Leading system messages are folded into that turn after the audio, their text first and
-    then the user's, separated by a blank line, so nothing precedes the audio but the turn
+    Leading system messages are folded into that turn after the media, their text first and
+    then the user's, separated by a blank line, so nothing precedes the media but the turn
     marker. The first message after them must be the user's.
     """
     chat = [dict(message) for message in messages]
@@ -40,9 +43,12 @@ def audio_first_messages(messages: Sequence[Mapping[str, str]], clips: int) -> l
     while chat and chat[0].get("role") == "system":
         system.append(chat.pop(0)["content"])
     if not chat or chat[0].get("role") != "user":
-        raise ValueError("audio needs a user message first (after any system messages)")
+        media = "audio" if clips else "video"
+        raise ValueError(f"{media} needs a user message first (after any system messages)")
     texts = [text.strip() for text in (*system, chat[0]["content"]) if text.strip()]
     content: list[dict[str, str]] = [{"type": "audio"} for _ in range(clips)]
+    if video:
+        content.append({"type": "video"})
     if texts:
         content.append({"type": "text", "text": "\n\n".join(texts)})
     return [{"role": "user", "content": content}, *chat[1:]]

@@ -29,6 +29,7 @@ def decode(
     *,
     prompt: str = "",
     audio: Sequence[np.ndarray] = (),
+    images: Sequence[Any] = (),
     input_ids: mx.array | None = None,
     prompt_cache: list[Any] | None = None,
     max_tokens: int,
@@ -37,16 +38,21 @@ def decode(
 ) -> Generation:
     """Generate from `prompt` (or from `input_ids` after a filled `prompt_cache`) in one pass.
 
-    `audio` holds the checked clips for `prompt`'s placeholders; mlx-vlm's processor expands
-    each placeholder into the clip's soft tokens, and `prompt_tokens` counts them.
+    `audio` holds the checked clips for `prompt`'s placeholders, `images` the frames (PIL) for
+    its image placeholders; mlx-vlm's processor expands each placeholder into the clip's or
+    frame's soft tokens, and `prompt_tokens` counts them. Media prompts always start from a
+    fresh cache: mlx-vlm's caches do not look at media content (notes pitfalls 2 and 3).
     The usage counts only what this pass saw: with a prompt cache, `prompt_tokens` is the
     suffix; the caller adds the reused prefix.
     """
     kwargs: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
+    cached = input_ids is not None or prompt_cache is not None
+    if (len(audio) or len(images)) and cached:
+        raise ValueError("media need the whole prompt, not a cached prefix")
     if len(audio):
-        if input_ids is not None or prompt_cache is not None:
-            raise ValueError("audio clips need the whole prompt, not a cached prefix")
         kwargs["audio"] = list(audio)
+    if len(images):
+        kwargs["image"] = list(images)
     if input_ids is not None:
         kwargs["input_ids"] = input_ids
     if prompt_cache is not None:

@@ -9,6 +9,8 @@ TINY = "tiny"
 """The model name that means the tiny random-weight model built locally (its output is noise)."""
 
 DEFAULT_MEMORY_BUDGET_BYTES = 2 * 1024**3
+VIDEO_FRAME_TOKENS = (70, 140, 280, 560, 1120)
+"""The soft-token budgets per image or frame that Gemma 4's vision processors accept."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,9 @@ class EngineConfig:
     """MLX buffer-cache limit (`mx.set_cache_limit`); None leaves MLX's default."""
     allow_download: bool = True
     """Whether a hub model missing from the local cache may be downloaded (the demo says no)."""
+    video_frame_tokens: int = 70
+    """Soft-token budget of one video frame (Gemma 4 takes 70, 140, 280, 560 or 1120); the
+    still-image default of 280 would quadruple a segment's prompt (notes pitfall 6)."""
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -39,3 +44,8 @@ class EngineConfig:
             raise ValueError("memory_budget_bytes must not be negative")
         if self.cache_limit_bytes is not None and self.cache_limit_bytes < 0:
             raise ValueError("cache_limit_bytes must not be negative")
+        if self.video_frame_tokens not in VIDEO_FRAME_TOKENS:
+            raise ValueError(
+                f"video_frame_tokens must be one of {VIDEO_FRAME_TOKENS}, "
+                f"not {self.video_frame_tokens}"
+            )

@@ -27,6 +27,17 @@ Every audio call prefills its whole prompt afresh: no prefix cache, APC or Promp
 an audio prefill as after a text one (the MTP assistant reads the target's KV cache and last
 hidden state, whatever filled them), so speculation is used for audio prompts too.
 
+Video (see `_video` for the layout, the choice of image placeholders and the token formula):
+`render(..., frames=n)` puts one video segment after any audio placeholders and before the
+text; `generate(..., frames=[...], frame_times=[...])` passes HxWx3 uint8 RGB frames (at most
+32) with their times, labelled mm:ss as Gemma 4 labels video frames; `frame_tokens` and
+`count_tokens(..., frames=(n, w, h))` count them. Each frame takes `video_frame_tokens` (70)
+soft tokens at most: the image processor's 280-token default is replaced (notes pitfall 6).
+Frame prompts are prefilled in one piece with fresh caches (bidirectional vision attention,
+pitfall 3), and the drafter runs after that prefill as after any other. With audio in the same
+prompt mlx-vlm prefills in chunks and keeps the frames' attention causal (its own rule for
+mixed image and audio prompts).
+
 An Engine serializes its calls: the drafter's statistics and the tokenizer's stopping criteria
 are per-model state inside mlx-vlm.
 """
@@ -45,7 +56,7 @@ import numpy as np
 from mlx_vlm.utils import prepare_inputs, should_add_special_tokens
 
 from core.errors import EngineError, NightowlError
-from worker.engine import _audio
+from worker.engine import _audio, _video
 from worker.engine._decode import Speculation, decode
 from worker.engine._loading import LoadedModels, load_models
 from worker.engine._prefix import copy_cache, prefill_prefix, shared_prefix_length
@@ -70,6 +81,9 @@ class Engine:
         self._drafter = models.drafter
         self._draft_kind = models.draft_kind
         self._lock = threading.Lock()
+        self.max_frames: int = _video.MAX_FRAMES
+        """The most frames one video segment may hold."""
+        self._set_frame_budget()
 
     @classmethod
     def load(cls, config: EngineConfig, *, total_memory_bytes: int | None = None) -> Engine:
@@ -78,25 +92,37 @@ class Engine:
             mx.set_cache_limit(config.cache_limit_bytes)
         return cls(config, load_models(config, total_memory_bytes))
 
-    def render(self, messages: Sequence[Mapping[str, str]], *, audio_clips: int = 0) -> str:
+    def render(
+        self, messages: Sequence[Mapping[str, str]], *, audio_clips: int = 0, frames: int = 0
+    ) -> str:
         """The prompt for `messages` (roles system/user/assistant), the model's turn opened.
 
         With `audio_clips` > 0 the first user turn starts with that many audio placeholders,
-        before any text: the prompt opens `<bos><|turn>user\n<|audio|>...`. Leading system
-        messages are then not rendered as a system turn (which would push the audio back by
-        its length) but folded into the user turn after the audio: system text, a blank
-        line, user text. The first message after the system ones must be the user's.
+        before any text: the prompt opens `<bos><|turn>user\n<|audio|>...`. With `frames` > 0
+        (at most `max_frames`) one video placeholder follows them, standing for the segment's
+        frames that `generate` takes. Leading system messages are then not rendered as a
+        system turn (which would push the media back by its length) but folded into the user
+        turn after the media: system text, a blank line, user text. The first message after
+        the system ones must be the user's.
         """
         for message in messages:
             if message.get("role") not in _ROLES:
                 raise ValueError(f"unknown chat role {message.get('role')!r}")
         if audio_clips < 0:
             raise ValueError("audio_clips must not be negative")
+        if frames < 0:
+            raise ValueError("frames must not be negative")
+        if frames > self.max_frames:
+            raise ValueError(f"{frames} frames in one segment: at most {self.max_frames}")
         chat: list[dict[str, Any]] = [dict(message) for message in messages]
-        if audio_clips:
-            if any(_audio.count_placeholders(self._processor, m["content"]) for m in chat):
-                raise ValueError("message text must not contain the audio placeholder")
-            chat = _audio.audio_first_messages(messages, audio_clips)
+        if audio_clips and any(
+            _audio.count_placeholders(self._processor, m["content"]) for m in chat
+        ):
+            raise ValueError("message text must not contain the audio placeholder")
+        if frames and any(self._vision_placeholders(m["content"]) for m in chat):
+            raise ValueError("message text must not contain a video or image placeholder")
+        if audio_clips or frames:
+            chat = _audio.media_first_messages(messages, audio_clips, video=bool(frames))
         # The tokenizer's own template with typed content parts, as mlx-vlm's helper builds
         # them for Gemma 4, but with the audio parts first (mlx-vlm's puts them last: pitfall 7).
         rendered = str(
@@ -110,21 +136,60 @@ class Engine:
             raise EngineError(
                 f"the chat template rendered {found} audio placeholders for {audio_clips} clips"
             )
+        videos = _video.count_placeholders(self._processor, rendered) if frames else 0
+        if videos != int(bool(frames)):
+            raise EngineError(f"the chat template rendered {videos} video placeholders for one")
         return rendered
 
-    def count_tokens(self, text: str, *, audio_seconds: Sequence[float] = ()) -> int:
-        """The number of tokens mlx-vlm will feed the model for `text` and those audio clips.
+    def count_tokens(
+        self,
+        text: str,
+        *,
+        audio_seconds: Sequence[float] = (),
+        frames: tuple[int, int, int] | None = None,
+        frame_times: Sequence[float] | None = None,
+    ) -> int:
+        """The number of tokens mlx-vlm will feed the model for `text` and those media.
 
         With clips, `text` must hold one placeholder per clip (as `render` makes it), and each
         placeholder is expanded as mlx-vlm's processor expands it before counting: a clip of
         s seconds takes `audio_tokens(s)` tokens in place of its one-token placeholder, so the
         total is `count_tokens(text) + sum(audio_tokens(s) - 1)`. Clips over 30 s are refused.
+
+        `frames=(count, width, height)` counts a video segment of that many frames of that
+        size (with `frame_times`, as `generate` gets them) in place of the one video
+        placeholder `text` must then hold: the segment's text is built as `generate` and the
+        processor build it and tokenized in place, so the total is exact (and equals
+        `count_tokens(text) - 1 + frame_tokens(...)` for prompts `render` makes).
         """
         if len(audio_seconds):
             samples = [self._samples(seconds) for seconds in audio_seconds]
             self._check_placeholders(text, len(samples))
             text = _audio.expand_placeholders(self._processor, text, samples)
+        if frames is not None:
+            count, width, height = frames
+            self._check_video_placeholder(text)
+            segment = self._segment_text(count, width, height, frame_times)
+            text = _video.replace_placeholder(self._processor, text, segment)
+        elif frame_times is not None:
+            raise ValueError("frame_times need frames=(count, width, height)")
         return int(self._encode(text).shape[1])
+
+    def frame_tokens(
+        self, count: int, width: int, height: int, *, frame_times: Sequence[float] | None = None
+    ) -> int:
+        """Prompt tokens a video segment of `count` frames of width x height takes.
+
+        Per frame, as the processor computes it: n soft tokens, where the frame is resized
+        to the `video_frame_tokens` budget S keeping its aspect ratio and cut into 48x48
+        patches (f = sqrt(S * 2304 / (w * h)), n = floor(f * h / 48) * floor(f * w / 48):
+        64 for a square frame at S = 70, 66 for 16:9), plus `<|image>` and `<image|>`, plus
+        its "mm:ss " label (from `frame_times`, else 2 frames per second) and the space
+        between frames. The labels are tokenized, not estimated: a few tokens per frame.
+        The segment replaces one placeholder token of the rendered prompt.
+        """
+        segment = self._segment_text(count, width, height, frame_times)
+        return len(self._processor.tokenizer(segment, add_special_tokens=False)["input_ids"])
 
     def audio_tokens(self, seconds: float) -> int:
         """Prompt tokens one clip of `seconds` takes, its two boundary markers included.
@@ -140,6 +205,8 @@ class Engine:
         prompt: str,
         *,
         audio: Sequence[np.ndarray] | None = None,
+        frames: np.ndarray | Sequence[np.ndarray] | None = None,
+        frame_times: Sequence[float] | None = None,
         max_tokens: int,
         temperature: float = 0.0,
         speculative: bool | None = None,
@@ -148,25 +215,48 @@ class Engine:
         """Generate a continuation of the rendered `prompt`.
 
         `audio`: float32 mono clips at 16 kHz, one per placeholder in `prompt`, in order, each
-        at most 30 s long (ValueError otherwise: cut longer audio into windows). The prompt is
-        prefilled whole with fresh caches every call, and the drafter runs after an audio
-        prefill as after a text one. `usage.prompt_tokens` counts the audio soft tokens.
+        at most 30 s long (ValueError otherwise: cut longer audio into windows).
+
+        `frames`: one video segment for the prompt's video placeholder (`render(...,
+        frames=n)`): HxWx3 uint8 RGB arrays of one size, or a (T, H, W, 3) array, at most
+        `max_frames` (ValueError beyond). `frame_times`: their times in seconds, written in
+        front of each frame as mm:ss (default: 2 frames per second from 00:00). Each frame
+        takes at most `video_frame_tokens` soft tokens, whatever its scale.
+
+        The prompt is prefilled whole with fresh caches every call, and the drafter runs after
+        an audio or vision prefill as after a text one. `usage.prompt_tokens` counts the soft
+        tokens.
         """
         clips = _audio.check_clips(self._processor, audio) if audio is not None else []
         if clips:
             self._check_placeholders(prompt, len(clips))
+        images: list[Any] = []
+        if frames is not None:
+            checked = _video.check_frames(frames)
+            times = _video.frame_times(len(checked), frame_times)
+            self._check_video_placeholder(prompt)
+            layout = _video.placeholder_text(self._processor, times)
+            prompt = _video.replace_placeholder(self._processor, prompt, layout)
+            images = _video.images(checked)
+        elif frame_times is not None:
+            raise ValueError("frame_times were given without frames")
         speculation = self._speculation(max_tokens, speculative, draft_block_size)
-        return self._run(
-            lambda: decode(
+
+        def call() -> Generation:
+            if images:
+                self._set_frame_budget()
+            return decode(
                 self._model,
                 self._processor,
                 prompt=prompt,
                 audio=clips,
+                images=images,
                 max_tokens=max_tokens,
                 temperature=temperature,
                 speculation=speculation,
             )
-        )
+
+        return self._run(call)
 
     def generate_shared_prefix(
         self,
@@ -264,6 +354,37 @@ class Engine:
                 f"the prompt holds {found} audio placeholders for {clips} clips; "
                 "render it with audio_clips equal to the number of clips"
             )
+
+    def _set_frame_budget(self) -> None:
+        """Give frames the video soft-token budget, not `mlx_vlm.load`'s 280 (pitfall 6)."""
+        self._processor.image_processor.max_soft_tokens = self.config.video_frame_tokens
+
+    def _vision_placeholders(self, text: str) -> int:
+        """How many video and image placeholders `text` holds."""
+        return _video.count_placeholders(self._processor, text) + text.count(
+            self._processor.image_token
+        )
+
+    def _check_video_placeholder(self, text: str) -> None:
+        """Refuse a prompt without exactly one video placeholder, or with image placeholders."""
+        videos = _video.count_placeholders(self._processor, text)
+        if videos != 1 or text.count(self._processor.image_token):
+            raise ValueError(
+                f"the prompt holds {videos} video placeholders (and "
+                f"{text.count(self._processor.image_token)} image placeholders) for one "
+                "segment of frames; render it with frames equal to the number of frames"
+            )
+
+    def _segment_text(
+        self, count: int, width: int, height: int, frame_times: Sequence[float] | None
+    ) -> str:
+        """The text one segment becomes in the processor, from its frame count and size."""
+        if not 1 <= count <= self.max_frames:
+            raise ValueError(f"a video segment holds 1 to {self.max_frames} frames, not {count}")
+        times = _video.frame_times(count, frame_times)
+        return _video.segment_text(
+            self._processor, times, width, height, self.config.video_frame_tokens
+        )
 
     def _encode(self, text: str) -> Any:
         """Token ids `[1, n]`, tokenized as mlx-vlm's generate tokenizes a text-only prompt."""

@@ -1,0 +1,102 @@
+"""Child process of `bench.audio`: the worker's audio work on one file, then its own peak RSS.
+
+    python -m bench._audio_worker baseline      imports only
+    python -m bench._audio_worker work FILE     plan (probe + envelope + windows), then
+                                                decode_window of every window, one after another
+
+Prints one JSON line. Peaks are the kernel's high-water mark of this process's own memory
+(`VmHWM`), not `ru_maxrss`: Linux carries the parent's RSS at the moment of the spawn into the
+child's `ru_maxrss` across exec, so a child spawned by a big parent reports the parent's size.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from worker.media import AudioLimits, decode_window, energy_envelope, plan_windows, probe_audio
+
+WINDOW_SECONDS = 20.0  # the planner's defaults (job params window_seconds / overlap_seconds)
+OVERLAP_SECONDS = 1.0
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def peak_kib(field: str = "VmHWM") -> int:
+    """This process's peak RSS (or with "VmRSS" its current RSS) in KiB; else ru_maxrss."""
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return ru_maxrss_kib()
+
+
+def ru_maxrss_kib() -> int:
+    """getrusage's ru_maxrss in KiB (macOS counts bytes)."""
+    value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return value // 1024 if sys.platform == "darwin" else value
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0), so the next phase's peak is its own."""
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def work(path: Path) -> dict[str, float | int | bool]:
+    """What the planner and then the infer chunks do with one audio file."""
+    started = time.perf_counter()
+    imported = peak_kib()
+    probe = probe_audio(path, limits=AudioLimits())
+    envelope = energy_envelope(path, probe)
+    envelope_peak = peak_kib()
+    windows = plan_windows(envelope, window_seconds=WINDOW_SECONDS, overlap_seconds=OVERLAP_SECONDS)
+    plan_peak = peak_kib()
+    planned = time.perf_counter()
+    separate, decode_from = reset_peak(), peak_kib("VmRSS")
+    samples = 0
+    for window in windows:
+        audio: np.ndarray = decode_window(path, probe, window.start, window.end)
+        samples += audio.size
+    decoded, decode_peak = time.perf_counter() - planned, peak_kib()
+    return {
+        "imported_kib": imported,
+        "envelope_peak_kib": envelope_peak,  # probe + envelope
+        "plan_peak_kib": plan_peak,  # and plan_windows
+        # With `separate`, the decode phase's own peak; else the whole run's.
+        "decode_peak_kib": decode_peak,
+        "decode_from_kib": decode_from,  # RSS when the decode phase began
+        "peak_kib": max(plan_peak, decode_peak),
+        "separate": separate,
+        "windows": len(windows),
+        "duration": envelope.duration,
+        "decoded_seconds": samples / 16000,
+        "plan_seconds": planned - started,
+        "decode_seconds": decoded,
+        "ms_per_window": decoded / len(windows) * 1000,
+    }
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["baseline"]:
+        result: dict[str, float | int | bool] = {"imported_kib": peak_kib()}
+    elif argv[:1] == ["work"] and len(argv) == 2:
+        result = work(Path(argv[1]))
+    else:
+        raise SystemExit("usage: python -m bench._audio_worker baseline | work FILE")
+    result["ru_maxrss_kib"] = ru_maxrss_kib()
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
