@@ -1,7 +1,6 @@
 """The job kinds: their parameters and the content types each reads.
 
-A kind is listed here when the API may accept it. Kinds from DESIGN.md that are not built yet
-(`video.caption`) answer 422 with a message saying so.
+A kind is listed here when the API may accept it; each has a pipeline in `worker.kinds`.
 """
 
 from __future__ import annotations
@@ -11,9 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from core.sniff import DOCUMENT_TYPES, MEDIA_TYPES
-
-PLANNED_KINDS = frozenset({"video.caption"})
+from core.sniff import DOCUMENT_TYPES, MEDIA_TYPES, VIDEO_TYPES
 
 
 class GenerationParams(BaseModel):
@@ -66,6 +63,14 @@ class AudioAnalyzeParams(AudioParams):
         return self
 
 
+class VideoCaptionParams(GenerationParams):
+    """`video.caption`: frames per second, segment length, and whether to hear the audio."""
+
+    fps: float = Field(default=1.0, gt=0.0, le=4.0)
+    segment_seconds: float = Field(default=10.0, ge=1.0, le=60.0)
+    with_audio: bool | None = None  # None: yes when the file has an audio track
+
+
 @dataclass(frozen=True)
 class KindSpec:
     """What the API needs to know about a kind to accept a job of it."""
@@ -79,4 +84,5 @@ KINDS: dict[str, KindSpec] = {
     "document.qa": KindSpec("document.qa", DocumentQAParams, DOCUMENT_TYPES),
     "audio.transcribe": KindSpec("audio.transcribe", AudioTranscribeParams, MEDIA_TYPES),
     "audio.analyze": KindSpec("audio.analyze", AudioAnalyzeParams, MEDIA_TYPES),
+    "video.caption": KindSpec("video.caption", VideoCaptionParams, VIDEO_TYPES),
 }

@@ -66,10 +66,18 @@ class Settings(BaseSettings):
     document_retrieval_passages: int = Field(default=4, ge=1, le=20)
     questions_per_chunk: int = Field(default=8, ge=1, le=50)
 
-    # audio.transcribe and audio.analyze
+    # Media kinds. The reduce passes (answers over audio notes, a video's summary) read at most
+    # `reduce_context_tokens` of notes at once, condensing level by level past that.
     audio_max_duration_seconds: float = Field(default=4 * 3600, gt=0)
-    analyze_context_tokens: int = Field(default=8192, ge=256)
+    video_max_duration_seconds: float = Field(default=4 * 3600, gt=0)
+    reduce_context_tokens: int = Field(default=8192, ge=256)
     input_cache_bytes: int = Field(default=20 * 1024**3, ge=0)
+    # video.caption: frames are scaled so their longer side is at most this; each costs about
+    # `video_frame_tokens` soft tokens, and a one-piece vision prefill holds about
+    # `vision_prefill_bytes_per_token` per prompt token on the 12B (notes/gemma4-mlx.md).
+    video_frame_side: int = Field(default=448, ge=48, le=2048)
+    video_frame_tokens: Literal[70, 140, 280] = 70
+    vision_prefill_bytes_per_token: int = Field(default=336 * 1024, ge=1)
 
     # A test-only fault point: seconds an infer task waits after its claim, so a test can kill it
     # mid-chunk. Refused in production.

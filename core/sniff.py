@@ -28,6 +28,8 @@ MATROSKA = "video/x-matroska"
 DOCUMENT_TYPES: frozenset[str] = frozenset({PDF, DOCX, HTML, MARKDOWN, PLAIN_TEXT})
 # Audio files and videos, whose audio track the audio kinds read.
 MEDIA_TYPES: frozenset[str] = frozenset({WAV, FLAC, OGG, MP3, M4A, MP4, QUICKTIME, WEBM, MATROSKA})
+# Containers that carry video.
+VIDEO_TYPES: frozenset[str] = frozenset({MP4, QUICKTIME, WEBM, MATROSKA})
 
 # How many leading bytes callers should pass; more is accepted and ignored past this point.
 SNIFF_BYTES = 8192

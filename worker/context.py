@@ -31,6 +31,7 @@ def engine_config_from(settings: Settings) -> EngineConfig:
         draft_block_size=settings.draft_block_size,
         memory_budget_bytes=settings.memory_budget_bytes,
         models_dir=settings.model_store,
+        video_frame_tokens=settings.video_frame_tokens,
     )
 
 

@@ -204,7 +204,7 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> None:
                 return
             result_json = json.dumps(finalized.result, ensure_ascii=False, indent=2).encode()
             artifacts = {"result.json": (result_json, "application/json"), **finalized.artifacts}
-            keys: dict[str, Any] = {}
+            keys: dict[str, Any] = dict(finalized.stored)
             for name, (data, content_type) in artifacts.items():
                 keys[name] = job_key(job.tenant_id, job.id, name)
                 ctx.store.put_bytes(keys[name], data, content_type)

@@ -17,7 +17,7 @@ from core.db import on_commit
 from core.db.models import Job
 from core.db.types import new_id, utcnow
 from core.errors import Conflict, NotFound, Unprocessable, UnsupportedMedia
-from core.kinds import KINDS, PLANNED_KINDS
+from core.kinds import KINDS
 from core.queue import Dispatcher
 from core.state import cancel_job, job_usage
 from core.usage import sum_usage
@@ -31,8 +31,6 @@ def _request_hash(body: JobCreate) -> str:
 def _checked_params(body: JobCreate) -> dict[str, Any]:
     kind = KINDS.get(body.kind)
     if kind is None:
-        if body.kind in PLANNED_KINDS:
-            raise Unprocessable(f"job kind {body.kind!r} is not available yet")
         raise Unprocessable(f"unknown job kind {body.kind!r}; known: {', '.join(sorted(KINDS))}")
     try:
         params = kind.params.model_validate(body.params)

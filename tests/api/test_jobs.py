@@ -131,8 +131,8 @@ def test_corrupt_pdf_fails_with_invalid_input(service: Service) -> None:
 
 
 def test_bad_job_requests_get_the_right_status(service: Service) -> None:
-    """Unknown or unbuilt kinds and bad params are 422, a missing file 404, a WAV for a
-    document job 415."""
+    """Unknown kinds and bad params are 422, a missing file 404, a file the kind cannot read
+    (a WAV for document.qa, a PDF for video.caption) 415."""
     key = service.new_key("acme")
     file_id = _upload(service, key, "o.pdf", pdf_bytes(OBSERVATORY_PAGES))
     wav = io.BytesIO()
@@ -144,7 +144,7 @@ def test_bad_job_requests_get_the_right_status(service: Service) -> None:
     audio_id = _upload(service, key, "a.wav", wav.getvalue())
     cases = [
         ({"kind": "image.paint"}, 422, "unprocessable"),
-        ({"kind": "video.caption"}, 422, "unprocessable"),
+        ({"kind": "video.caption", "params": {}}, 415, "unsupported_media"),
         ({"params": {"questions": []}}, 422, "unprocessable"),
         ({"params": {"questions": ["q"], "temperature": 9}}, 422, "unprocessable"),
         ({"input": {"file_id": "file_missing"}}, 404, "not_found"),

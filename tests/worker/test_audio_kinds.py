@@ -184,7 +184,7 @@ def test_analyze_reduces_hierarchically_when_notes_exceed_the_budget(
     make_service: object, tmp_path: Path
 ) -> None:
     """With a small context budget, notes are condensed level by level before answering."""
-    service: Service = make_service(analyze_context_tokens=640)  # type: ignore[operator]
+    service: Service = make_service(reduce_context_tokens=640)  # type: ignore[operator]
     key = service.new_key("acme")
     audio = tone_bursts([(t + 1.0, t + 8.0) for t in range(0, 120, 10)], 120.0)
     path = write_audio(tmp_path / "long.wav", audio, container="wav")

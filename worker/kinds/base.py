@@ -27,6 +27,8 @@ class Finalized:
 
     result: dict[str, Any]
     artifacts: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    # Artifacts that chunks already stored (name -> key), such as a video's thumbnails.
+    stored: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 The input is a Python file object we opened, so FFmpeg never parses its name as a URL; then two
 locks, each enough against playlists (HLS, concat) on its own:
 - `format_whitelist` refuses every demuxer but the plain containers below *before* it reads the
-  header (the HLS and concat demuxers open the files they list while reading it);
+  header (the HLS and concat demuxers open the files they list while reading it); audio and video
+  jobs each have their own list;
 - `io_open` hands an empty file to any demuxer asking for another file, and the open is then
   refused; `protocol_whitelist` is `file` for anything that slips past.
 """
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import av
 import av.logging
@@ -32,6 +33,15 @@ ALLOWED_FORMATS = frozenset(
     | {"matroska", "webm", "aac"}
 )
 _FORMAT_WHITELIST = ",".join(sorted(ALLOWED_FORMATS))
+# Video jobs: mov/mp4 (one demuxer), matroska/webm, avi; none of them refers to other files.
+VIDEO_FORMATS = frozenset({"mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi"})
+_VIDEO_FORMAT_WHITELIST = ",".join(sorted(VIDEO_FORMATS))
+# What a refusal tells the user to send instead.
+_FORMATS_NAMED = {
+    "audio": "wav, flac, mp3, ogg, mp4/m4a/mov, matroska/webm or aac",
+    "video": "mp4/mov, matroska/webm or avi",
+}
+MediaKind = Literal["audio", "video"]
 _NOT_WHITELISTED = "Format not on whitelist"
 _HLS_MAGIC = b"#EXTM3U"
 _LOG_SETTINGS_LOCK = threading.Lock()
@@ -55,15 +65,15 @@ class _NestedOpens:
 
 @contextmanager
 def open_media(
-    path: Path, *, max_streams: int, log: list[str] | None = None
+    path: Path, *, max_streams: int, log: list[str] | None = None, kind: MediaKind = "audio"
 ) -> Iterator[InputContainer]:
-    """Open `path`, a local regular file in an allowed container, closing it on exit.
+    """Open `path`, a local regular file in a container allowed for `kind`, closing it on exit.
 
     FFmpeg's warnings while opening (e.g. that a duration is only estimated) go to `log`.
     """
     file = _open_regular_file(path)
     try:
-        container = _open_container(file, max_streams, log if log is not None else [])
+        container = _open_container(file, max_streams, log if log is not None else [], kind)
         try:
             yield container
         finally:
@@ -99,14 +109,16 @@ def _open_nonblocking(name: str, flags: int) -> int:
     return os.open(name, flags | os.O_NONBLOCK)
 
 
-def _open_container(file: BinaryIO, max_streams: int, log: list[str]) -> InputContainer:
+def _open_container(
+    file: BinaryIO, max_streams: int, log: list[str], kind: MediaKind
+) -> InputContainer:
     """Open the container in `file`, mapping every refusal to a nightowl error."""
     nested = _NestedOpens()
     with _ffmpeg_warnings() as lines:
         try:
-            container = _av_open(file, max_streams, nested)
+            container = _av_open(file, max_streams, nested, kind)
         except (FFmpegError, OSError) as error:
-            raise _open_failure(file, nested, lines) from error
+            raise _open_failure(file, nested, lines, kind) from error
     log.extend(message.strip() for _level, _name, message in lines)
     if nested.urls:
         container.close()
@@ -115,7 +127,7 @@ def _open_container(file: BinaryIO, max_streams: int, log: list[str]) -> InputCo
 
 
 def _open_failure(
-    file: BinaryIO, nested: _NestedOpens, lines: list[tuple[int, str, str]]
+    file: BinaryIO, nested: _NestedOpens, lines: list[tuple[int, str, str]], kind: MediaKind
 ) -> NightowlError:
     """The error for a failed open: other files asked for, a refused format, or bad media."""
     if nested.urls:
@@ -124,8 +136,7 @@ def _open_failure(
         # FFmpeg names the refused demuxer only as the source of this log line.
         if message.startswith(_NOT_WHITELISTED) and name:
             return UnsupportedMedia(
-                f"the media format {name!r} is not supported; "
-                "use wav, flac, mp3, ogg, mp4/m4a/mov, matroska/webm or aac"
+                f"the media format {name!r} is not supported; use {_FORMATS_NAMED[kind]}"
             )
     file.seek(0)
     if file.read(len(_HLS_MAGIC)) == _HLS_MAGIC:
@@ -139,12 +150,14 @@ def _refers_to_other_files() -> UnsupportedMedia:
     return UnsupportedMedia("the file refers to other files; playlists and references are refused")
 
 
-def _av_open(file: BinaryIO, max_streams: int, nested: _NestedOpens) -> InputContainer:
+def _av_open(
+    file: BinaryIO, max_streams: int, nested: _NestedOpens, kind: MediaKind
+) -> InputContainer:
     """Call `av.open` with every lock described in the module docstring."""
     file.seek(0)
     options = {
         "protocol_whitelist": "file",
-        "format_whitelist": _FORMAT_WHITELIST,
+        "format_whitelist": _VIDEO_FORMAT_WHITELIST if kind == "video" else _FORMAT_WHITELIST,
         # FFmpeg stops adding streams past this, so a stream bomb costs little to refuse.
         "max_streams": str(max_streams + 1),
     }

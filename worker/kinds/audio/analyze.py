@@ -1,7 +1,7 @@
 """`audio.analyze`: answers to questions (or an instruction) about a recording, with time ranges.
 
 Map: one chunk per window writes notes on it (what is said, by whom, tone, sounds), audio first.
-Reduce: when the notes fit `analyze_context_tokens` (estimated at 3 characters per token, as
+Reduce: when the notes fit `reduce_context_tokens` (estimated at 3 characters per token, as
 planners do not load the tokenizer), one round of answer chunks asks each question over all the
 notes, prefilled once per chunk. When they do not fit, a condense round first summarises groups
 of notes that fit into one note each (keeping the group's time span), and so on, level by level,
@@ -145,7 +145,7 @@ class AudioAnalyze:
             return self._result(ctx, job, chunks, map_notes, answered)
         level, notes = latest_notes(chunks, "map")
         max_tokens = job.params.get("max_tokens") or ctx.settings.max_tokens
-        limit = budget(ctx.settings.analyze_context_tokens, max_tokens)
+        limit = budget(ctx.settings.reduce_context_tokens, max_tokens)
         if fits(notes, limit):
             count = len(_items(job.params))
             return MoreChunks(
