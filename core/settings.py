@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     # `video_frame_tokens` soft tokens, and a one-piece vision prefill holds about
     # `vision_prefill_bytes_per_token` per prompt token on the 12B (notes/gemma4-mlx.md).
     video_frame_side: int = Field(default=448, ge=48, le=2048)
-    video_frame_tokens: Literal[70, 140, 280] = 70
+    video_frame_tokens: int = 70
     vision_prefill_bytes_per_token: int = Field(default=336 * 1024, ge=1)
 
     # A test-only fault point: seconds an infer task waits after its claim, so a test can kill it
@@ -94,6 +94,8 @@ class Settings(BaseSettings):
             secret = self.s3_secret_access_key.get_secret_value().lower()
             if self.env == "production" and secret in _PLACEHOLDER_SECRETS:
                 raise ValueError("NIGHTOWL_S3_SECRET_ACCESS_KEY is a placeholder")
+        if self.video_frame_tokens not in (70, 140, 280):
+            raise ValueError("NIGHTOWL_VIDEO_FRAME_TOKENS must be 70, 140 or 280")
         if self.env == "production" and self.fault_chunk_delay_seconds:
             raise ValueError("fault points are for tests; unset them in production")
         return self

@@ -34,5 +34,17 @@ def test_settings_come_from_nightowl_variables(monkeypatch: pytest.MonkeyPatch) 
     """NIGHTOWL_* variables set the fields of the same name."""
     monkeypatch.setenv("NIGHTOWL_MAX_ATTEMPTS", "7")
     monkeypatch.setenv("NIGHTOWL_MODEL", "tiny")
+    monkeypatch.setenv("NIGHTOWL_VIDEO_FRAME_TOKENS", "140")
     settings = Settings()
-    assert (settings.max_attempts, settings.model) == (7, "tiny")
+    assert (settings.max_attempts, settings.model, settings.video_frame_tokens) == (7, "tiny", 140)
+
+
+def test_every_setting_survives_a_round_trip_through_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each field written as a NIGHTOWL_* string reads back equal (child processes rely on it)."""
+    original = Settings(home=tmp_path, model="tiny", database_url="sqlite:///x.db")
+    for name, value in original.model_dump(exclude_none=True).items():
+        raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        monkeypatch.setenv(f"NIGHTOWL_{name.upper()}", str(raw))
+    assert Settings().model_dump() == original.model_dump()

@@ -236,3 +236,40 @@ def test_audio_kinds_over_http_with_a_real_worker(stack: Stack, tmp_path: Path) 
     ).json()
     assert [a["question"] for a in analysis["answers"]] == ["Who speaks?", "Is anyone angry?"]
     assert all(a["evidence"] for a in analysis["answers"])
+
+
+def test_video_caption_over_http_with_a_real_worker(stack: Stack, tmp_path: Path) -> None:
+    """A video with sound is captioned per segment with thumbnails by a real worker."""
+    from tests.media_samples import tone_bursts, write_color_video
+
+    stack.start_api()
+    stack.start_worker("w1")
+    headers = _key(stack.settings, "acme")
+    path = write_color_video(
+        tmp_path / "clip.mp4",
+        segments=[(6.0, (200, 40, 40)), (6.0, (40, 40, 200))],
+        audio=tone_bursts([(1.0, 5.0)], 12.0),
+    )
+    with path.open("rb") as f:
+        upload = httpx.post(
+            f"{stack.api_url}/v1/files", files={"file": (path.name, f)}, headers=headers
+        )
+    assert upload.json()["content_type"] == "video/mp4"
+    body = {
+        "kind": "video.caption",
+        "input": {"file_id": upload.json()["id"]},
+        "params": {"fps": 1, "segment_seconds": 6},
+    }
+    created = httpx.post(f"{stack.api_url}/v1/jobs", json=body, headers=headers)
+    assert created.status_code == 202, created.text
+    job = _wait_for(stack, headers, created.json()["id"])
+    assert job["status"] == "succeeded", job
+    result = httpx.get(f"{stack.api_url}/v1/jobs/{job['id']}/result", headers=headers).json()
+    assert [(s["start"], s["end"]) for s in result["timeline"]] == [(0, 6), (6, 12)]
+    assert result["with_audio"] is True and result["summary"]
+    thumb = httpx.get(
+        f"{stack.api_url}/v1/jobs/{job['id']}/artifacts/{result['thumbnails'][1]}",
+        headers=headers,
+        follow_redirects=True,
+    )
+    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"  # a JPEG
