@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
-from core.db.models import File, Job
+from core.db.models import Batch, File, Job
 
 
 class ErrorBody(BaseModel):
@@ -89,6 +89,8 @@ class JobOut(BaseModel):
     error: ErrorBody | None
     usage: dict[str, Any] | None
     artifacts: list[str]
+    batch_id: str | None = None
+    custom_id: str | None = None
 
     @classmethod
     def of(cls, row: Job, usage: dict[str, Any] | None = None) -> JobOut:
@@ -112,6 +114,8 @@ class JobOut(BaseModel):
             error=error,
             usage=row.usage if row.usage is not None else usage,
             artifacts=sorted((row.artifacts or {}).keys()),
+            batch_id=row.batch_id,
+            custom_id=row.custom_id,
         )
 
 
@@ -125,3 +129,76 @@ class JobList(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+def _unix(moment: datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment else None
+
+
+class BatchCreate(BaseModel):
+    """`POST /v1/batches`, as in the OpenAI Batch API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_file_id: str = Field(max_length=64)
+    endpoint: Literal["/v1/jobs"]
+    completion_window: str = Field(default="24h", max_length=20)
+    metadata: dict[str, str] | None = None
+
+
+class BatchOut(BaseModel):
+    """The OpenAI batch object; timestamps are Unix seconds, as there."""
+
+    id: str
+    object: Literal["batch"] = "batch"
+    endpoint: str
+    errors: dict[str, Any] | None
+    input_file_id: str
+    completion_window: str
+    status: str
+    output_file_id: str | None
+    error_file_id: str | None
+    created_at: int
+    in_progress_at: int | None
+    expires_at: int
+    finalizing_at: int | None
+    completed_at: int | None
+    failed_at: int | None
+    expired_at: int | None
+    cancelling_at: int | None
+    cancelled_at: int | None
+    request_counts: dict[str, int]
+    metadata: dict[str, str] | None
+    retry_of: str | None
+
+    @classmethod
+    def of(cls, row: Batch, counts: dict[str, int]) -> BatchOut:
+        return cls(
+            id=row.id,
+            endpoint=row.endpoint,
+            errors=row.errors,
+            input_file_id=row.input_file_id,
+            completion_window=row.completion_window,
+            status=row.status,
+            output_file_id=row.output_file_id,
+            error_file_id=row.error_file_id,
+            created_at=int(row.created_at.timestamp()),
+            in_progress_at=_unix(row.in_progress_at),
+            expires_at=int(row.expires_at.timestamp()),
+            finalizing_at=_unix(row.finalizing_at),
+            completed_at=_unix(row.completed_at),
+            failed_at=_unix(row.failed_at),
+            expired_at=_unix(row.expired_at),
+            cancelling_at=_unix(row.cancelling_at),
+            cancelled_at=_unix(row.cancelled_at),
+            request_counts=counts,
+            metadata=row.batch_metadata,
+            retry_of=row.retry_of,
+        )
+
+
+class BatchList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[BatchOut]
+    has_more: bool
+    last_id: str | None

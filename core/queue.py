@@ -19,6 +19,7 @@ PLAN_TASK = "nightowl.plan"
 INFER_TASK = "nightowl.infer"
 FINALIZE_TASK = "nightowl.finalize"
 RECONCILE_TASK = "nightowl.reconcile"
+BATCH_TASK = "nightowl.batch"
 INGEST_QUEUE = "ingest"
 INFER_QUEUE = "infer"
 QUEUES = (INGEST_QUEUE, INFER_QUEUE)
@@ -35,6 +36,9 @@ class Dispatcher(Protocol):
 
     def finalize(self, job_id: str) -> None:
         """Ask for `job_id`'s chunk outputs to be merged into its result."""
+
+    def batch(self, batch_id: str) -> None:
+        """Ask for `batch_id` to be checked: finished, expired or cancelled batches get files."""
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -70,6 +74,7 @@ def make_celery(settings: Settings) -> Celery:
             PLAN_TASK: {"queue": INGEST_QUEUE},
             FINALIZE_TASK: {"queue": INGEST_QUEUE},
             RECONCILE_TASK: {"queue": INGEST_QUEUE},
+            BATCH_TASK: {"queue": INGEST_QUEUE},
             INFER_TASK: {"queue": INFER_QUEUE},
         },
         beat_schedule={
@@ -102,6 +107,9 @@ class CeleryDispatcher:
 
     def finalize(self, job_id: str) -> None:
         self._send(FINALIZE_TASK, job_id)
+
+    def batch(self, batch_id: str) -> None:
+        self._send(BATCH_TASK, batch_id)
 
     def check(self) -> None:
         """Raise ServiceUnavailable unless the broker answers a ping."""

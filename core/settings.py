@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     document_retrieval_passages: int = Field(default=4, ge=1, le=20)
     questions_per_chunk: int = Field(default=8, ge=1, le=50)
 
+    # Batches: an input JSONL file of at most this many lines and bytes.
+    batch_max_lines: int = Field(default=50_000, ge=1)
+    batch_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    batch_priority: int = Field(default=3, ge=0, le=9)  # below single jobs' default of 5
+
     # Media kinds. The reduce passes (answers over audio notes, a video's summary) read at most
     # `reduce_context_tokens` of notes at once, condensing level by level past that.
     audio_max_duration_seconds: float = Field(default=4 * 3600, gt=0)

@@ -234,7 +234,7 @@ def fail_job(session: Session, job_id: str, code: str, message: str) -> bool:
             updated_at=now,
         )
     )
-    _stop_chunks(session, job_id)
+    stop_chunks(session, job_id)
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
@@ -298,11 +298,12 @@ def cancel_job(session: Session, job: Job) -> bool:
     job.finished_at = now
     job.updated_at = now
     session.flush()
-    _stop_chunks(session, job.id)
+    stop_chunks(session, job.id)
     return True
 
 
-def _stop_chunks(session: Session, job_id: str) -> None:
+def stop_chunks(session: Session, job_id: str) -> None:
+    """Cancel the chunks of `job_id` that have not started."""
     session.execute(
         update(Chunk)
         .where(Chunk.job_id == job_id, Chunk.status == "pending")

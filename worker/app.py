@@ -16,6 +16,7 @@ from celery.signals import worker_process_init
 from core.errors import EngineError
 from core.logging import bound_context, configure_logging, get_logger
 from core.queue import (
+    BATCH_TASK,
     FINALIZE_TASK,
     INFER_QUEUE,
     INFER_TASK,
@@ -26,7 +27,7 @@ from core.queue import (
 )
 from core.settings import Settings
 from worker.context import WorkerContext
-from worker.pipeline import finalize_job, infer_chunk, plan_job
+from worker.pipeline import finalize_job, infer_chunk, plan_job, refresh_batch_step
 from worker.reconcile import reconcile as reconcile_pass
 
 settings = Settings()
@@ -82,6 +83,12 @@ def infer(self: Task, chunk_id: str) -> None:
 def finalize(self: Task, job_id: str) -> None:
     with bound_context(**_delivery(self)):
         finalize_job(context(), job_id)
+
+
+@app.task(name=BATCH_TASK, bind=True)
+def batch(self: Task, batch_id: str) -> None:
+    with bound_context(**_delivery(self)):
+        refresh_batch_step(context(), batch_id)
 
 
 @app.task(name=RECONCILE_TASK)

@@ -28,12 +28,20 @@ class InlineDispatcher:
     def finalize(self, job_id: str) -> None:
         self._pending.append(("finalize", job_id))
 
+    def batch(self, batch_id: str) -> None:
+        self._pending.append(("batch", batch_id))
+
     def drain(self, on_step: Callable[[str, str], None] | None = None) -> int:
         """Run queued stages (and those they queue) until none is left; returns how many ran."""
-        from worker.pipeline import finalize_job, infer_chunk, plan_job
+        from worker.pipeline import finalize_job, infer_chunk, plan_job, refresh_batch_step
 
         assert self.context is not None, "bind a WorkerContext first"
-        steps = {"plan": plan_job, "infer": infer_chunk, "finalize": finalize_job}
+        steps = {
+            "plan": plan_job,
+            "infer": infer_chunk,
+            "finalize": finalize_job,
+            "batch": refresh_batch_step,
+        }
         ran = 0
         while self._pending:
             step, object_id = self._pending.popleft()

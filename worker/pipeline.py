@@ -14,7 +14,9 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from core.batches import refresh_batch
 from core.db import on_commit
 from core.db.models import Chunk, File, Job
 from core.errors import NightowlError
@@ -70,6 +72,7 @@ def _claim_stage(ctx: WorkerContext, job_id: str, stage: str) -> tuple[Claim, Jo
             fail_job(
                 session, job_id, "attempts_exhausted", f"{stage} failed {claim.tries - 1} times"
             )
+            _batch_of(ctx, session, job_id)
             return None
         job = session.get_one(Job, job_id)
         file = session.get(File, job.input_file_id) if job.input_file_id else None
@@ -81,9 +84,11 @@ def _record_job_failure(ctx: WorkerContext, claim: Claim, stage: str, exc: BaseE
         if _is_permanent(exc):
             assert isinstance(exc, NightowlError)
             fail_job(session, claim.id, exc.code, exc.message)
+            _batch_of(ctx, session, claim.id)
             log.info("job.failed", code=exc.code, message=exc.message)
         elif claim.tries >= ctx.settings.max_attempts:
             fail_job(session, claim.id, "attempts_exhausted", f"{stage}: {_describe(exc)}")
+            _batch_of(ctx, session, claim.id)
             log.warning("job.failed", code="attempts_exhausted", error=_describe(exc))
         elif release_job(session, claim):
             retry = ctx.dispatcher.plan if stage == "planning" else ctx.dispatcher.finalize
@@ -124,12 +129,9 @@ def infer_chunk(ctx: WorkerContext, chunk_id: str) -> None:
             chunk = session.get_one(Chunk, chunk_id)
             if claim.tries > ctx.settings.max_attempts:
                 reason = chunk.error_message or "the worker was lost"
-                fail_chunk(
-                    session,
-                    claim,
-                    "attempts_exhausted",
-                    f"chunk {chunk.index} failed {claim.tries - 1} times (last: {reason})",
-                )
+                message = f"chunk {chunk.index} failed {claim.tries - 1} times (last: {reason})"
+                if fail_chunk(session, claim, "attempts_exhausted", message):
+                    _batch_of(ctx, session, chunk.job_id)
                 return
             job = session.get_one(Job, chunk.job_id)
             file = session.get(File, job.input_file_id) if job.input_file_id else None
@@ -160,14 +162,31 @@ def _record_chunk_failure(ctx: WorkerContext, claim: Claim, exc: BaseException) 
     with ctx.db.transaction() as session:
         if _is_permanent(exc):
             assert isinstance(exc, NightowlError)
-            fail_chunk(session, claim, exc.code, exc.message)
+            if job_id := fail_chunk(session, claim, exc.code, exc.message):
+                _batch_of(ctx, session, job_id)
             log.info("job.failed", code=exc.code, message=exc.message)
         elif claim.tries >= ctx.settings.max_attempts:
-            fail_chunk(session, claim, "attempts_exhausted", _describe(exc))
+            if job_id := fail_chunk(session, claim, "attempts_exhausted", _describe(exc)):
+                _batch_of(ctx, session, job_id)
             log.warning("job.failed", code="attempts_exhausted", error=_describe(exc))
         elif release_chunk(session, claim, _describe(exc)):
             on_commit(session, lambda: ctx.dispatcher.infer(claim.id))
             log.warning("job.chunk.retry", error=_describe(exc))
+
+
+def refresh_batch_step(ctx: WorkerContext, batch_id: str) -> None:
+    """Finish, expire or close a batch whose requests are all done (idempotent)."""
+    with bound_context(batch_id=batch_id), ctx.db.transaction() as session:
+        status = refresh_batch(session, ctx.store, batch_id)
+        if status is not None:
+            log.info("batch.finished", status=status)
+
+
+def _batch_of(ctx: WorkerContext, session: Session, job_id: str) -> None:
+    """After a job ends: if it belongs to a batch, have the batch looked at after the commit."""
+    batch_id = session.scalar(select(Job.batch_id).where(Job.id == job_id))
+    if batch_id is not None:
+        on_commit(session, partial(ctx.dispatcher.batch, batch_id))
 
 
 def _add_round(ctx: WorkerContext, claim: Claim, more: MoreChunks) -> None:
@@ -213,6 +232,7 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> None:
             return
         with ctx.db.transaction() as session:
             if succeed_job(session, claim, keys["result.json"], keys, usage):
+                _batch_of(ctx, session, job_id)
                 log.info("job.succeeded", artifacts=sorted(keys))
             else:
                 log.info("job.finalize.stale", attempt=claim.attempt)

@@ -3,7 +3,8 @@
 It re-publishes what a row says should be moving but has not been touched for a grace period:
 queued jobs whose plan message was lost, expired leases (a worker died mid-stage), pending chunks
 whose message was lost, and jobs waiting for finalize. It also releases `scheduled` jobs whose
-`not_before` has passed. Duplicate messages are harmless: every stage starts with a claim.
+`not_before` has passed, and finishes or expires open batches. Duplicate messages are harmless:
+every stage starts with a claim.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from functools import partial
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from core.batches import OPEN, refresh_batch
 from core.db import on_commit
-from core.db.models import Chunk, Job
+from core.db.models import Batch, Chunk, Job
 from core.db.types import utcnow
 from core.logging import get_logger
 from worker.context import WorkerContext
@@ -33,10 +35,12 @@ class ReconcileReport:
     plans: list[str] = field(default_factory=list)
     chunks: list[str] = field(default_factory=list)
     finalizes: list[str] = field(default_factory=list)
+    batches: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return len(self.released) + len(self.plans) + len(self.chunks) + len(self.finalizes)
+        moved = self.released + self.plans + self.chunks + self.finalizes + self.batches
+        return len(moved)
 
 
 def _stale(column: InstrumentedAttribute[datetime | None], before: datetime) -> ColumnElement[bool]:
@@ -116,6 +120,11 @@ def reconcile(ctx: WorkerContext, now: datetime | None = None) -> ReconcileRepor
             on_commit(session, partial(ctx.dispatcher.infer, chunk_id))
         for job_id in report.finalizes:
             on_commit(session, partial(ctx.dispatcher.finalize, job_id))
+    # Open batches are looked at every pass: it is what expires them when their window ends.
+    for batch_id in _open_batches(ctx):
+        with ctx.db.transaction() as session:
+            if refresh_batch(session, ctx.store, batch_id, now) is not None:
+                report.batches.append(batch_id)
     if report.total:
         log.info(
             "reconcile.republished",
@@ -123,8 +132,15 @@ def reconcile(ctx: WorkerContext, now: datetime | None = None) -> ReconcileRepor
             plans=len(report.plans),
             chunks=len(report.chunks),
             finalizes=len(report.finalizes),
+            batches=len(report.batches),
         )
     return report
+
+
+def _open_batches(ctx: WorkerContext) -> list[str]:
+    with ctx.db.transaction() as session:
+        query = select(Batch.id).where(Batch.status.in_(OPEN)).limit(BATCH)
+        return list(session.scalars(query))
 
 
 def _complete_but_not_finalizing(session: Session, now: datetime) -> list[str]:

@@ -50,12 +50,19 @@ def list_jobs(
     session: SessionDep,
     status: JobStatus | None = None,
     kind: str | None = None,
+    batch_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: str | None = None,
 ) -> JobList:
     """The caller's jobs, newest first; pass `after=<last_id>` for the next page."""
     rows, has_more = service.list_jobs(
-        session, principal.tenant_id, status=status, kind=kind, limit=limit, after=after
+        session,
+        principal.tenant_id,
+        status=status,
+        kind=kind,
+        batch_id=batch_id,
+        limit=limit,
+        after=after,
     )
     return JobList(
         data=[JobOut.of(r) for r in rows], has_more=has_more, last_id=rows[-1].id if rows else None

@@ -49,11 +49,14 @@ def create_job(
     tenant_id: str,
     body: JobCreate,
     idempotency_key: str | None,
+    *,
+    publish: bool = True,
 ) -> tuple[Job, bool]:
     """Insert a job and enqueue its planning after commit; returns (job, created).
 
     The same Idempotency-Key with the same body returns the job made the first time; with
-    another body it is a Conflict.
+    another body it is a Conflict. `publish=False` leaves the enqueueing to the caller (a batch
+    publishes its jobs only once every line is valid).
     """
     request_hash = _request_hash(body)
     if idempotency_key is not None:
@@ -100,8 +103,8 @@ def create_job(
     except IntegrityError:
         if idempotency_key is None:
             raise
-        return create_job(session, dispatcher, tenant_id, body, idempotency_key)
-    if not scheduled:
+        return create_job(session, dispatcher, tenant_id, body, idempotency_key, publish=publish)
+    if publish and not scheduled:
         on_commit(session, lambda: dispatcher.plan(job.id))
     return job, True
 
@@ -129,6 +132,7 @@ def list_jobs(
     kind: str | None,
     limit: int,
     after: str | None,
+    batch_id: str | None = None,
 ) -> tuple[list[Job], bool]:
     """The tenant's jobs, newest first, `limit` at a time after the cursor `after`."""
     query = select(Job).where(Job.tenant_id == tenant_id)
@@ -136,6 +140,8 @@ def list_jobs(
         query = query.where(Job.status == status)
     if kind:
         query = query.where(Job.kind == kind)
+    if batch_id:
+        query = query.where(Job.batch_id == batch_id)
     if after:
         query = query.where(Job.id < after)
     rows = list(session.scalars(query.order_by(Job.id.desc()).limit(limit + 1)))

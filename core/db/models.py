@@ -77,6 +77,33 @@ class File(_Timestamps, Base):
     storage_key: Mapped[str] = mapped_column(String(255))
 
 
+class Batch(_Timestamps, Base):
+    """An OpenAI-style batch: one JSONL file of job requests, run and reported together."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    endpoint: Mapped[str] = mapped_column(String(40))
+    input_file_id: Mapped[str] = mapped_column(ForeignKey("files.id"))
+    completion_window: Mapped[str] = mapped_column(String(20))
+    expires_at: Mapped[datetime]
+    batch_metadata: Mapped[JsonDict | None]
+    errors: Mapped[JsonDict | None]
+    request_total: Mapped[int] = mapped_column(Integer, default=0)
+    output_file_id: Mapped[str | None] = mapped_column(ForeignKey("files.id"))
+    error_file_id: Mapped[str | None] = mapped_column(ForeignKey("files.id"))
+    retry_of: Mapped[str | None] = mapped_column(String(40))
+    in_progress_at: Mapped[datetime | None]
+    finalizing_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    expired_at: Mapped[datetime | None]
+    cancelling_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+
 class Job(_Timestamps, Base):
     __tablename__ = "jobs"
     __table_args__ = (
@@ -92,6 +119,8 @@ class Job(_Timestamps, Base):
     stage: Mapped[str | None] = mapped_column(String(20))
     priority: Mapped[int] = mapped_column(Integer, default=5)
     input_file_id: Mapped[str | None] = mapped_column(ForeignKey("files.id"))
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id"), index=True)
+    custom_id: Mapped[str | None] = mapped_column(String(255))
     spec: Mapped[JsonDict]
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))

@@ -31,7 +31,7 @@ def _tables(url: str) -> set[str]:
 def test_upgrade_downgrade_upgrade_and_no_autogenerate_diff(empty_database: str) -> None:
     """Head creates every table, base removes them, head again works, and autogenerate finds
     nothing the models have that the migrations lack."""
-    expected = {"tenants", "api_keys", "files", "jobs", "chunks", "alembic_version"}
+    expected = {"tenants", "api_keys", "files", "jobs", "chunks", "batches", "alembic_version"}
     upgrade(empty_database)
     assert _tables(empty_database) == expected
     downgrade(empty_database)
