@@ -23,18 +23,20 @@ BATCH_TASK = "nightowl.batch"
 INGEST_QUEUE = "ingest"
 INFER_QUEUE = "infer"
 QUEUES = (INGEST_QUEUE, INFER_QUEUE)
+MAX_PRIORITY = 9
+DEFAULT_PRIORITY = 5  # single jobs; batch lines default lower (Settings.batch_priority)
 
 
 class Dispatcher(Protocol):
     """Publishes the next step of a job; called only after the rows it names are committed."""
 
-    def plan(self, job_id: str) -> None:
+    def plan(self, job_id: str, priority: int = DEFAULT_PRIORITY) -> None:
         """Ask for `job_id` to be planned into chunks."""
 
-    def infer(self, chunk_id: str) -> None:
+    def infer(self, chunk_id: str, priority: int = DEFAULT_PRIORITY) -> None:
         """Ask for `chunk_id` to be run on the model."""
 
-    def finalize(self, job_id: str) -> None:
+    def finalize(self, job_id: str, priority: int = DEFAULT_PRIORITY) -> None:
         """Ask for `job_id`'s chunk outputs to be merged into its result."""
 
     def batch(self, batch_id: str) -> None:
@@ -46,6 +48,10 @@ def make_celery(settings: Settings) -> Celery:
     if not settings.redis_url:
         raise ValueError("NIGHTOWL_REDIS_URL is required for the queue")
     transport = {
+        # One Redis list per priority level, served highest first (kombu priority queues).
+        "priority_steps": list(range(MAX_PRIORITY + 1)),
+        "sep": ":",
+        "queue_order_strategy": "priority",
         "visibility_timeout": settings.visibility_timeout_seconds,
         "health_check_interval": 10,
         "socket_keepalive": True,
@@ -96,17 +102,20 @@ class CeleryDispatcher:
         self.app = app
         self.expires = settings.message_expiry_seconds
 
-    def _send(self, name: str, object_id: str) -> None:
-        self.app.send_task(name, args=[object_id], expires=self.expires)
+    def _send(self, name: str, object_id: str, priority: int = DEFAULT_PRIORITY) -> None:
+        # kombu's Redis transport serves priority 0 first; ours is 0-9 with 9 the most urgent.
+        self.app.send_task(
+            name, args=[object_id], expires=self.expires, priority=MAX_PRIORITY - priority
+        )
 
-    def plan(self, job_id: str) -> None:
-        self._send(PLAN_TASK, job_id)
+    def plan(self, job_id: str, priority: int = DEFAULT_PRIORITY) -> None:
+        self._send(PLAN_TASK, job_id, priority)
 
-    def infer(self, chunk_id: str) -> None:
-        self._send(INFER_TASK, chunk_id)
+    def infer(self, chunk_id: str, priority: int = DEFAULT_PRIORITY) -> None:
+        self._send(INFER_TASK, chunk_id, priority)
 
-    def finalize(self, job_id: str) -> None:
-        self._send(FINALIZE_TASK, job_id)
+    def finalize(self, job_id: str, priority: int = DEFAULT_PRIORITY) -> None:
+        self._send(FINALIZE_TASK, job_id, priority)
 
     def batch(self, batch_id: str) -> None:
         self._send(BATCH_TASK, batch_id)

@@ -2,6 +2,7 @@
 
 Messages go to a local queue that `drain()` runs in order until nothing is left, so a job runs
 to its end in this process exactly as a worker fleet would run it, one message at a time.
+Priorities are ignored here: there is only ever the one job of `nightowl run` (or a test's).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
+from core.queue import DEFAULT_PRIORITY
 from worker.context import WorkerContext
 
 
@@ -19,13 +21,13 @@ class InlineDispatcher:
         self._pending: deque[tuple[str, str]] = deque()
         self.context: WorkerContext | None = None
 
-    def plan(self, job_id: str) -> None:
+    def plan(self, job_id: str, priority: int = DEFAULT_PRIORITY) -> None:
         self._pending.append(("plan", job_id))
 
-    def infer(self, chunk_id: str) -> None:
+    def infer(self, chunk_id: str, priority: int = DEFAULT_PRIORITY) -> None:
         self._pending.append(("infer", chunk_id))
 
-    def finalize(self, job_id: str) -> None:
+    def finalize(self, job_id: str, priority: int = DEFAULT_PRIORITY) -> None:
         self._pending.append(("finalize", job_id))
 
     def batch(self, batch_id: str) -> None:

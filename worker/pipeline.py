@@ -51,6 +51,7 @@ def _job_info(job: Job, file: File | None) -> JobInfo:
         input_key=file.storage_key if file else None,
         content_type=file.content_type if file else None,
         filename=file.filename if file else None,
+        priority=job.priority,
     )
 
 
@@ -79,7 +80,9 @@ def _claim_stage(ctx: WorkerContext, job_id: str, stage: str) -> tuple[Claim, Jo
         return claim, _job_info(job, file)
 
 
-def _record_job_failure(ctx: WorkerContext, claim: Claim, stage: str, exc: BaseException) -> None:
+def _record_job_failure(
+    ctx: WorkerContext, claim: Claim, stage: str, exc: BaseException, priority: int
+) -> None:
     with ctx.db.transaction() as session:
         if _is_permanent(exc):
             assert isinstance(exc, NightowlError)
@@ -92,7 +95,7 @@ def _record_job_failure(ctx: WorkerContext, claim: Claim, stage: str, exc: BaseE
             log.warning("job.failed", code="attempts_exhausted", error=_describe(exc))
         elif release_job(session, claim):
             retry = ctx.dispatcher.plan if stage == "planning" else ctx.dispatcher.finalize
-            on_commit(session, lambda: retry(claim.id))
+            on_commit(session, lambda: retry(claim.id, priority))
             log.warning("job.stage.retry", stage=stage, error=_describe(exc))
 
 
@@ -106,7 +109,7 @@ def plan_job(ctx: WorkerContext, job_id: str) -> None:
         try:
             specs = PIPELINES[job.kind].plan(ctx, job)
         except Exception as exc:
-            _record_job_failure(ctx, claim, "planning", exc)
+            _record_job_failure(ctx, claim, "planning", exc, job.priority)
             return
         with ctx.db.transaction() as session:
             ids = save_plan(session, claim, specs)
@@ -114,7 +117,7 @@ def plan_job(ctx: WorkerContext, job_id: str) -> None:
                 log.info("job.plan.stale", attempt=claim.attempt)
                 return
             for chunk_id in ids:
-                on_commit(session, partial(ctx.dispatcher.infer, chunk_id))
+                on_commit(session, partial(ctx.dispatcher.infer, chunk_id, job.priority))
         log.info("job.planned", chunks=len(ids), attempt=claim.attempt)
 
 
@@ -143,14 +146,14 @@ def infer_chunk(ctx: WorkerContext, chunk_id: str) -> None:
             try:
                 output, usage = PIPELINES[info.kind].infer(ctx, info, spec)
             except Exception as exc:
-                _record_chunk_failure(ctx, claim, exc)
+                _record_chunk_failure(ctx, claim, exc, info.priority)
                 return
             finally:
                 ctx.release_model_memory()
             with ctx.db.transaction() as session:
                 finished_job = complete_chunk(session, claim, output, usage)
                 if finished_job is not None:
-                    on_commit(session, lambda: ctx.dispatcher.finalize(finished_job))
+                    on_commit(session, lambda: ctx.dispatcher.finalize(finished_job, info.priority))
             log.info(
                 "job.chunk.done",
                 seconds=round(time.perf_counter() - started, 3),
@@ -158,7 +161,9 @@ def infer_chunk(ctx: WorkerContext, chunk_id: str) -> None:
             )
 
 
-def _record_chunk_failure(ctx: WorkerContext, claim: Claim, exc: BaseException) -> None:
+def _record_chunk_failure(
+    ctx: WorkerContext, claim: Claim, exc: BaseException, priority: int
+) -> None:
     with ctx.db.transaction() as session:
         if _is_permanent(exc):
             assert isinstance(exc, NightowlError)
@@ -170,7 +175,7 @@ def _record_chunk_failure(ctx: WorkerContext, claim: Claim, exc: BaseException) 
                 _batch_of(ctx, session, job_id)
             log.warning("job.failed", code="attempts_exhausted", error=_describe(exc))
         elif release_chunk(session, claim, _describe(exc)):
-            on_commit(session, lambda: ctx.dispatcher.infer(claim.id))
+            on_commit(session, lambda: ctx.dispatcher.infer(claim.id, priority))
             log.warning("job.chunk.retry", error=_describe(exc))
 
 
@@ -189,14 +194,14 @@ def _batch_of(ctx: WorkerContext, session: Session, job_id: str) -> None:
         on_commit(session, partial(ctx.dispatcher.batch, batch_id))
 
 
-def _add_round(ctx: WorkerContext, claim: Claim, more: MoreChunks) -> None:
+def _add_round(ctx: WorkerContext, claim: Claim, more: MoreChunks, job_priority: int) -> None:
     with ctx.db.transaction() as session:
         ids = add_chunks(session, claim, more.specs)
         if ids is None:
             log.info("job.finalize.stale", attempt=claim.attempt)
             return
         for chunk_id in ids:
-            on_commit(session, partial(ctx.dispatcher.infer, chunk_id))
+            on_commit(session, partial(ctx.dispatcher.infer, chunk_id, job_priority))
     log.info("job.round.added", chunks=len(ids))
 
 
@@ -219,7 +224,7 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> None:
         try:
             finalized = PIPELINES[job.kind].finalize(ctx, job, chunks)
             if isinstance(finalized, MoreChunks):
-                _add_round(ctx, claim, finalized)
+                _add_round(ctx, claim, finalized, job.priority)
                 return
             result_json = json.dumps(finalized.result, ensure_ascii=False, indent=2).encode()
             artifacts = {"result.json": (result_json, "application/json"), **finalized.artifacts}
@@ -228,7 +233,7 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> None:
                 keys[name] = job_key(job.tenant_id, job.id, name)
                 ctx.store.put_bytes(keys[name], data, content_type)
         except Exception as exc:
-            _record_job_failure(ctx, claim, "finalizing", exc)
+            _record_job_failure(ctx, claim, "finalizing", exc, job.priority)
             return
         with ctx.db.transaction() as session:
             if succeed_job(session, claim, keys["result.json"], keys, usage):

@@ -76,6 +76,7 @@ def reconcile(ctx: WorkerContext, now: datetime | None = None) -> ReconcileRepor
                     ),
                     Job.enqueued_at < before,
                 )
+                .order_by(Job.priority.desc(), Job.id)
                 .limit(BATCH)
             )
         )
@@ -91,6 +92,7 @@ def reconcile(ctx: WorkerContext, now: datetime | None = None) -> ReconcileRepor
                     _stale(Chunk.enqueued_at, before),
                     running_job.exists(),
                 )
+                .order_by(Chunk.id)
                 .limit(BATCH)
             )
         )
@@ -114,12 +116,24 @@ def reconcile(ctx: WorkerContext, now: datetime | None = None) -> ReconcileRepor
             session.execute(
                 update(Chunk).where(Chunk.id.in_(report.chunks)).values(enqueued_at=now)
             )
+        priority: dict[str, int] = {
+            row.id: row.priority
+            for row in session.execute(select(Job.id, Job.priority).where(Job.id.in_(job_ids)))
+        }
+        chunk_priority: dict[str, int] = {
+            row.id: row.priority
+            for row in session.execute(
+                select(Chunk.id, Job.priority)
+                .join(Job, Job.id == Chunk.job_id)
+                .where(Chunk.id.in_(report.chunks))
+            )
+        }
         for job_id in report.plans:
-            on_commit(session, partial(ctx.dispatcher.plan, job_id))
+            on_commit(session, partial(ctx.dispatcher.plan, job_id, priority[job_id]))
         for chunk_id in report.chunks:
-            on_commit(session, partial(ctx.dispatcher.infer, chunk_id))
+            on_commit(session, partial(ctx.dispatcher.infer, chunk_id, chunk_priority[chunk_id]))
         for job_id in report.finalizes:
-            on_commit(session, partial(ctx.dispatcher.finalize, job_id))
+            on_commit(session, partial(ctx.dispatcher.finalize, job_id, priority[job_id]))
     # Open batches are looked at every pass: it is what expires them when their window ends.
     for batch_id in _open_batches(ctx):
         with ctx.db.transaction() as session:

@@ -121,7 +121,7 @@ def create_batch(
     session.flush()
     for job in jobs:
         if job.status == "queued":
-            on_commit(session, partial(dispatcher.plan, job.id))
+            on_commit(session, partial(dispatcher.plan, job.id, job.priority))
     return batch
 
 

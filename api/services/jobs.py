@@ -105,7 +105,7 @@ def create_job(
             raise
         return create_job(session, dispatcher, tenant_id, body, idempotency_key, publish=publish)
     if publish and not scheduled:
-        on_commit(session, lambda: dispatcher.plan(job.id))
+        on_commit(session, lambda: dispatcher.plan(job.id, job.priority))
     return job, True
 
 

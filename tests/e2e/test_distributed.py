@@ -273,3 +273,29 @@ def test_video_caption_over_http_with_a_real_worker(stack: Stack, tmp_path: Path
         follow_redirects=True,
     )
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"  # a JPEG
+
+
+def test_a_high_priority_job_overtakes_queued_bulk_work(stack: Stack) -> None:
+    """With bulk jobs already queued, an interactive job submitted last finishes first."""
+    stack.start_api()
+    headers = _key(stack.settings, "acme")
+    files = {"file": ("observatory.pdf", pdf_bytes(OBSERVATORY_PAGES))}
+    file_id = httpx.post(f"{stack.api_url}/v1/files", files=files, headers=headers).json()["id"]
+
+    def submit(priority: int) -> str:
+        body = {
+            "kind": "document.qa",
+            "input": {"file_id": file_id},
+            "params": {"questions": ["Who founded it?"]},
+            "priority": priority,
+        }
+        response = httpx.post(f"{stack.api_url}/v1/jobs", json=body, headers=headers)
+        assert response.status_code == 202, response.text
+        return str(response.json()["id"])
+
+    bulk = [submit(1) for _ in range(4)]
+    urgent = submit(9)
+    stack.start_worker("w1")  # one worker, started once everything is queued
+    finished = {job_id: _wait_for(stack, headers, job_id) for job_id in [*bulk, urgent]}
+    assert all(job["status"] == "succeeded" for job in finished.values())
+    assert finished[urgent]["finished_at"] < min(finished[j]["finished_at"] for j in bulk)

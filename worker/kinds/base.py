@@ -19,6 +19,7 @@ class JobInfo:
     input_key: str | None
     content_type: str | None
     filename: str | None
+    priority: int = 5
 
 
 @dataclass
