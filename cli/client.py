@@ -11,6 +11,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.state import TERMINAL
 
+BATCH_FINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+
 
 class ApiClient:
     """A thin httpx client of the nightowl API; errors become `ApiError` with their message."""
@@ -47,6 +49,48 @@ class ApiClient:
 
     def result(self, job_id: str) -> dict[str, Any]:
         return self._check(self.http.get(f"/v1/jobs/{job_id}/result"))  # type: ignore[no-any-return]
+
+    def create_batch(self, input_file_id: str, completion_window: str) -> dict[str, Any]:
+        body = {
+            "input_file_id": input_file_id,
+            "endpoint": "/v1/jobs",
+            "completion_window": completion_window,
+        }
+        return self._check(self.http.post("/v1/batches", json=body))  # type: ignore[no-any-return]
+
+    def batch(self, batch_id: str, action: str | None = None) -> dict[str, Any]:
+        if action:
+            return self._check(self.http.post(f"/v1/batches/{batch_id}/{action}"))  # type: ignore[no-any-return]
+        return self._check(self.http.get(f"/v1/batches/{batch_id}"))  # type: ignore[no-any-return]
+
+    def file_content(self, file_id: str) -> bytes:
+        response = self.http.get(f"/v1/files/{file_id}/content")
+        if response.is_error:
+            self._check(response)
+        return response.content
+
+    def wait_batch(self, batch_id: str, *, poll: float = 1.0, show: bool = True) -> dict[str, Any]:
+        """Poll a batch until it ends, with a progress bar of its request counts."""
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} requests"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, disable=not show) as progress:
+            bar = progress.add_task(batch_id, total=None)
+            while True:
+                batch = self.batch(batch_id)
+                counts = batch["request_counts"]
+                progress.update(
+                    bar,
+                    description=f"{batch_id} {batch['status']} ({counts['failed']} failed)",
+                    completed=counts["completed"] + counts["failed"],
+                    total=counts["total"] or None,
+                )
+                if batch["status"] in BATCH_FINAL:
+                    return batch
+                time.sleep(poll)
 
     def wait(self, job_id: str, *, poll: float = 1.0, show: bool = True) -> dict[str, Any]:
         """Poll a job until it finishes, with a progress bar of its chunks."""

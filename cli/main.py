@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.batch import batch_app
 from core.logging import configure_logging
 from core.settings import Settings
 
@@ -18,6 +19,7 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(dev_app, name="dev")
+app.add_typer(batch_app, name="batch")
 console = Console(stderr=True)
 
 ApiUrl = Annotated[str, typer.Option(envvar="NIGHTOWL_API_URL", help="API base URL.")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -29,6 +30,40 @@ def _nightowl(args: list[str], env: dict[str, str]) -> subprocess.CompletedProce
         timeout=120,
         check=False,
     )
+
+
+def _batch_through_the_cli(tmp_path: Path, env: dict[str, str], key: str) -> None:
+    """`batch submit --wait` runs a JSONL batch; `batch download` saves its output file."""
+    pdf_id = httpx.post(
+        f"{env['NIGHTOWL_API_URL']}/v1/files",
+        files={"file": ("o.pdf", pdf_bytes(OBSERVATORY_PAGES))},
+        headers={"Authorization": f"Bearer {key}"},
+    ).json()["id"]
+    lines = [
+        json.dumps(
+            {
+                "custom_id": f"q{i}",
+                "method": "POST",
+                "url": "/v1/jobs",
+                "body": {
+                    "kind": "document.qa",
+                    "input": {"file_id": pdf_id},
+                    "params": {"questions": [f"Question {i}?"]},
+                },
+            }
+        )
+        for i in range(2)
+    ]
+    jsonl = tmp_path / "batch.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n")
+    submitted = _nightowl(["batch", "submit", str(jsonl), "--wait"], env)
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    batch_id = submitted.stdout.strip().splitlines()[-1]
+    assert "completed: 2 completed, 0 failed" in submitted.stderr
+    saved = _nightowl(["batch", "download", batch_id, "--dir", str(tmp_path / "out")], env)
+    assert saved.returncode == 0, saved.stderr
+    output = Path(saved.stdout.strip().splitlines()[0]).read_text().splitlines()
+    assert sorted(json.loads(line)["custom_id"] for line in output) == ["q0", "q1"]
 
 
 def test_serve_runs_a_job_submitted_with_the_cli_and_stops_its_children(
@@ -82,6 +117,7 @@ def test_serve_runs_a_job_submitted_with_the_cli_and_stops_its_children(
         assert "Who founded it?" in submitted.stdout + submitted.stderr
         shown = _nightowl(["result", job_id], client_env)
         assert shown.returncode == 0 and '"answers"' in shown.stdout
+        _batch_through_the_cli(tmp_path, client_env, key)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
