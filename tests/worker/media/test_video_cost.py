@@ -169,6 +169,35 @@ def test_auto_strategy_decodes_the_fewest_frames(
     assert runs["sequential"][2] == runs["seek"][2] == runs["auto"][2]
     chosen = "seek" if seek < forward else "sequential"
     assert chosen == expected
-    assert runs["auto"][1].decoded == runs[expected][1].decoded
+    # Auto follows the cheaper strategy, and seeks besides wherever an instant is on a keyframe.
+    assert runs["auto"][1].decoded <= runs[expected][1].decoded
     other = "sequential" if expected == "seek" else "seek"
     assert runs[expected][1].decoded < runs[other][1].decoded
+
+
+def test_auto_seeks_to_instants_on_keyframes_and_decodes_forward_to_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1 sample/s of 2-s GOPs: auto decodes fewer frames than both pure strategies."""
+    path = write_color_video(
+        tmp_path / "v.mp4",
+        segments=[(0.5, (200, 30, 30)), (0.5, (30, 30, 200))] * 30,
+        fps=30,
+        gop=60,
+    )
+    probe = probe_video(path)
+    runs = {
+        strategy: _measure(path, probe, strategy) for strategy in ("sequential", "seek", "auto")
+    }
+    _report(
+        capsys,
+        "GOP 2.0 s, 1 sample/s | "
+        + " | ".join(
+            f"{name} {seconds * 1000:.0f} ms, {stats.decoded} frames, {stats.seeks} seeks"
+            for name, (seconds, stats, _) in runs.items()
+        ),
+    )
+    assert runs["sequential"][2] == runs["seek"][2] == runs["auto"][2]
+    auto = runs["auto"][1].decoded
+    assert auto < runs["sequential"][1].decoded
+    assert auto <= runs["seek"][1].decoded
