@@ -124,7 +124,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     r["probe_s"], probe = timed(lambda: media.probe_video(long))
     r["probe"] = {k: getattr(probe, k) for k in ("duration", "fps", "keyframe_interval")}
     forward, seek = advance_costs(probe, 1 / FPS)
-    r["costs"], r["auto"] = (forward, seek), "seek" if seek < forward else "sequential"
+    r["costs"] = (forward, seek)
     measures: dict[str, Callable[[], int]] = {
         "ours": lambda: ours(long, "auto", r["stats"]["auto"]),
         "ffmpeg": lambda: ffmpeg(exe, long, SIZES["720p"]),
@@ -138,6 +138,13 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         for name, measure in measures.items():
             r.setdefault(name, []).append(timed(measure))
     r["stats"] = {k: vars(v) for k, v in r["stats"].items()}
+    auto_seeks, instants = r["stats"]["auto"]["seeks"], r["stats"]["auto"]["converted"]
+    if auto_seeks <= 1:
+        r["auto"] = "sequential"
+    elif auto_seeks >= instants:
+        r["auto"] = "seek"
+    else:
+        r["auto"] = f"seeks at {auto_seeks - 1} of {instants} instants"
     return r
 
 
@@ -205,8 +212,10 @@ def notes(r: dict[str, Any]) -> str:
         f"{runs['naive']}; sequential: {runs['sequential']}; seek: {runs['seek']}. Frames: "
         f"{frames}. Ours = probe_video ({r['probe_s'] * 1000:.0f} ms: {p['fps']:g} fps, keyframes "
         f"every {p['keyframe_interval']:g} s) + sample_frames of [0, {p['duration']:g}). Stats: "
-        f"{stats}. Auto's cost model per 1-s step: forward {forward:g} frames, seek {seek:g} "
-        f"({SEEK_COST_FRAMES:g} + half a GOP), so {r['auto']}; forced seeks decoded "
+        f"{stats}. Auto's cost model per 1-s step: forward {forward:g} frames; seek "
+        f"{SEEK_COST_FRAMES:g} + the instant's distance after its keyframe in frames (0 to "
+        f"{2 * (seek - SEEK_COST_FRAMES):g}; {seek:g} on average), so auto {r['auto']}; "
+        "forced seeks decoded "
         f"{sk['decoded'] / sk['seeks']:.1f} frames each ({GOP_SECONDS}-s instants are keyframes).",
         f"ffmpeg: {r['ffmpeg_version']} (imageio-ffmpeg; PyAV {av.__version__} is on FFmpeg "
         f"{av.ffmpeg_version_info}), its own threads and process, full-size RGB; we drain the "
