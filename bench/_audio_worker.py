@@ -12,45 +12,17 @@ child's `ru_maxrss` across exec, so a child spawned by a big parent reports the 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench._memory import peak_kib, reset_peak, ru_maxrss_kib
 from worker.media import AudioLimits, decode_window, energy_envelope, plan_windows, probe_audio
 
 WINDOW_SECONDS = 20.0  # the planner's defaults (job params window_seconds / overlap_seconds)
 OVERLAP_SECONDS = 1.0
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def peak_kib(field: str = "VmHWM") -> int:
-    """This process's peak RSS (or with "VmRSS" its current RSS) in KiB; else ru_maxrss."""
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return ru_maxrss_kib()
-
-
-def ru_maxrss_kib() -> int:
-    """getrusage's ru_maxrss in KiB (macOS counts bytes)."""
-    value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return value // 1024 if sys.platform == "darwin" else value
-
-
-def reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0), so the next phase's peak is its own."""
-    try:
-        _CLEAR_REFS.write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 def work(path: Path) -> dict[str, float | int | bool]:

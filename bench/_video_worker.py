@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import resource
 import sys
 import time
 from fractions import Fraction
@@ -26,40 +25,13 @@ import numpy as np
 from av.codec.context import ThreadType
 from av.video.stream import VideoStream
 
+from bench._memory import peak_kib, reset_peak, ru_maxrss_kib
 from worker.media import DecodeStats, probe_video, sample_frames
 
 FPS = 1.0  # the sampling the benchmark measures: 1 frame a second, longer side 448
 MAX_SIDE = 448
 RATE, GOP_SECONDS, PRESET = 30, 2, "superfast"  # the inputs: 30 fps, 2-s GOPs, x264 preset
 _PAN = 256  # pixels the texture slides back and forth
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def peak_kib(field: str = "VmHWM") -> int:
-    """This process's peak RSS (or with "VmRSS" its current RSS) in KiB; else ru_maxrss."""
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return ru_maxrss_kib()
-
-
-def ru_maxrss_kib() -> int:
-    """getrusage's ru_maxrss in KiB (macOS counts bytes)."""
-    value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return value // 1024 if sys.platform == "darwin" else value
-
-
-def reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0), so the next phase's peak is its own."""
-    try:
-        _CLEAR_REFS.write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 def work(path: Path, start: float, end: float) -> dict[str, float | int | bool | str]:
