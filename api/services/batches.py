@@ -63,8 +63,6 @@ def _parse_line(number: int, raw: bytes, seen: set[str]) -> tuple[str, JobCreate
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first["loc"]) or "body"
         return _error(number, "invalid_request", f"body.{param}: {first['msg']}", f"body.{param}")
-    if "priority" not in (item.get("body") or {}):
-        body = body.model_copy(update={"priority": -1})  # marks "use the batch default"
     return custom_id, body
 
 
@@ -103,7 +101,7 @@ def create_batch(
     )
     session.add(batch)
     session.flush()
-    lines = [line for line in store.get_bytes(file.storage_key).splitlines()]
+    lines = store.get_bytes(file.storage_key).splitlines()
     numbered = [(n, raw) for n, raw in enumerate(lines, 1) if raw.strip()]
     if len(numbered) > settings.batch_max_lines:
         raise TooLarge(
@@ -142,7 +140,7 @@ def _create_jobs(
             errors.append(parsed)
             continue
         custom_id, body = parsed
-        if body.priority < 0:
+        if "priority" not in body.model_fields_set:  # lines run below single jobs by default
             body = body.model_copy(update={"priority": settings.batch_priority})
         try:
             job, _ = create_job(session, dispatcher, batch.tenant_id, body, None, publish=False)

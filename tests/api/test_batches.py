@@ -189,3 +189,17 @@ def test_batches_of_another_tenant_answer_404(service: Service) -> None:
     bad_window = body | {"completion_window": "soon"}
     response = service.client.post("/v1/batches", json=bad_window, headers=service.headers(alice))
     assert response.status_code == 422
+
+
+def test_a_line_may_set_its_own_priority(service: Service) -> None:
+    """Lines default to the batch priority; a line's explicit priority is kept."""
+    key = service.new_key("acme")
+    pdf = _upload(service, key, "o.pdf", pdf_bytes(OBSERVATORY_PAGES))
+    urgent = json.loads(_line("urgent", "document.qa", pdf, {"questions": ["q"]}))
+    urgent["body"]["priority"] = 8
+    batch = _batch(
+        service, key, [_line("plain", "document.qa", pdf, {"questions": ["q"]}), json.dumps(urgent)]
+    )
+    jobs = _get(service, key, f"/v1/jobs?batch_id={batch['id']}")["data"]
+    priorities = {j["custom_id"]: j["priority"] for j in jobs}
+    assert priorities == {"plain": service.settings.batch_priority, "urgent": 8}
