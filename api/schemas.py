@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from core.db.models import Batch, File, Job
+from core.jobs import JobCreate, JobInput
+
+__all__ = ["JobCreate", "JobInput"]  # the request models live with job creation, in core
 
 
 class ErrorBody(BaseModel):
@@ -40,32 +43,6 @@ class FileOut(BaseModel):
             content_type=row.content_type,
             created_at=row.created_at,
         )
-
-
-class JobInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    file_id: str | None = Field(default=None, max_length=64)
-    url: AnyHttpUrl | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> JobInput:
-        if (self.file_id is None) == (self.url is None):
-            raise ValueError("give exactly one of input.file_id and input.url")
-        return self
-
-
-class JobCreate(BaseModel):
-    """`POST /v1/jobs`: `params` are checked against the kind's own model."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: str = Field(max_length=40)
-    input: JobInput
-    params: dict[str, Any] = Field(default_factory=dict)
-    priority: int = Field(default=5, ge=0, le=9)
-    not_before: datetime | None = None
-    webhook_url: AnyHttpUrl | None = None
 
 
 class Progress(BaseModel):
@@ -144,6 +121,11 @@ class BatchCreate(BaseModel):
     endpoint: Literal["/v1/jobs"]
     completion_window: str = Field(default="24h", max_length=20)
     metadata: dict[str, str] | None = None
+    # nightowl's additions, defaults for the lines that do not set their own:
+    priority: int | None = Field(default=None, ge=0, le=9)
+    window: str | None = Field(default=None, max_length=40)
+    not_before: datetime | None = None
+    webhook_url: AnyHttpUrl | None = None
 
 
 class BatchOut(BaseModel):
@@ -170,6 +152,11 @@ class BatchOut(BaseModel):
     request_counts: dict[str, int]
     metadata: dict[str, str] | None
     retry_of: str | None
+    schedule_id: str | None
+    priority: int | None
+    window: str | None
+    not_before: int | None
+    webhook_url: str | None
 
     @classmethod
     def of(cls, row: Batch, counts: dict[str, int]) -> BatchOut:
@@ -194,6 +181,11 @@ class BatchOut(BaseModel):
             request_counts=counts,
             metadata=row.batch_metadata,
             retry_of=row.retry_of,
+            schedule_id=row.schedule_id,
+            priority=row.priority,
+            window=row.window,
+            not_before=_unix(row.not_before),
+            webhook_url=row.webhook_url,
         )
 
 

@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
-from api.schemas import JobCreate
 from api.services.files import store_upload
-from api.services.jobs import create_job
 from api.upload import HEAD_BYTES, ReceivedFile, clean_filename
 from core.db.models import Job, Tenant
 from core.db.types import new_id
+from core.jobs import JobCreate, create_job
 from core.migrate import upgrade
 from core.settings import Settings
 from worker.context import WorkerContext
@@ -76,7 +75,7 @@ def run_local(
         body = JobCreate.model_validate(
             {"kind": kind, "input": {"file_id": file.id}, "params": params}
         )
-        job, _ = create_job(session, dispatcher, tenant_id, body, None)
+        job, _ = create_job(session, dispatcher, settings, tenant_id, body, None)
         job_id = job.id
     _drain_with_progress(ctx, dispatcher, job_id, show_progress)
     with ctx.db.transaction() as session:

@@ -1,13 +1,15 @@
-"""Files the service writes itself (batch output and error files, retry inputs)."""
+"""Files: looked up per tenant, and the ones the service writes itself (batch output, retries)."""
 
 from __future__ import annotations
 
 import hashlib
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db.models import File
 from core.db.types import new_id
+from core.errors import NotFound
 from core.storage import ObjectStore, file_key
 
 
@@ -34,4 +36,12 @@ def store_file(
     )
     session.add(row)
     session.flush()
+    return row
+
+
+def get_file(session: Session, tenant_id: str, file_id: str) -> File:
+    """The tenant's file `file_id`; another tenant's id is NotFound like an unknown one."""
+    row = session.scalar(select(File).where(File.id == file_id, File.tenant_id == tenant_id))
+    if row is None:
+        raise NotFound(f"no file {file_id}")
     return row

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from core.windows import Window
 
 DEFAULT_MODEL = "mlx-community/gemma-4-12B-it-qat-4bit"
 DEFAULT_DRAFT_MODEL = "mlx-community/gemma-4-12B-it-assistant-4bit"
@@ -70,6 +73,29 @@ class Settings(BaseSettings):
     batch_max_lines: int = Field(default=50_000, ge=1)
     batch_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
     batch_priority: int = Field(default=3, ge=0, le=9)  # below single jobs' default of 5
+    # Fair dispatch: at most this many batch jobs are handed to the broker or running at once;
+    # the rest wait in SQL and are released round-robin over tenants (core/fairness.py). Set it
+    # to about twice the number of infer workers.
+    bulk_in_flight: int = Field(default=8, ge=1)
+
+    # Named windows for overnight work, e.g. {"night": "22:00-06:00 Europe/Berlin"}; a window
+    # without a time zone is in `window_timezone` (core/windows.py).
+    windows: dict[str, str] = Field(default_factory=dict)
+    window_timezone: str = "UTC"
+
+    # Outbound HTTP (webhooks, url inputs) refuses non-public addresses (core/netguard.py)
+    # unless they fall in one of these networks, e.g. ["10.0.0.0/8"] or ["127.0.0.1/32"] in tests.
+    fetch_allow_networks: list[str] = Field(default_factory=list)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Retries back off exponentially from `webhook_backoff_seconds` (with jitter), capped at
+    # `webhook_max_backoff_seconds`, for at most `webhook_max_attempts` attempts in all.
+    webhook_max_attempts: int = Field(default=10, ge=1, le=30)
+    webhook_backoff_seconds: float = Field(default=5.0, gt=0)
+    webhook_max_backoff_seconds: float = Field(default=3600.0, gt=0)
+
+    # Schedules over a local folder may only read below one of these folders (none by default:
+    # local sources are refused until an operator names the folders users may schedule over).
+    schedule_local_roots: list[Path] = Field(default_factory=list)
 
     # Media kinds. The reduce passes (answers over audio notes, a video's summary) read at most
     # `reduce_context_tokens` of notes at once, condensing level by level past that.
@@ -101,6 +127,9 @@ class Settings(BaseSettings):
                 raise ValueError("NIGHTOWL_S3_SECRET_ACCESS_KEY is a placeholder")
         if self.video_frame_tokens not in (70, 140, 280):
             raise ValueError("NIGHTOWL_VIDEO_FRAME_TOKENS must be 70, 140 or 280")
+        from core.windows import parse_windows  # validates names, times and time zones
+
+        parse_windows(self.windows, self.window_timezone)
         if self.env == "production" and self.fault_chunk_delay_seconds:
             raise ValueError("fault points are for tests; unset them in production")
         return self
@@ -111,6 +140,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'nightowl.db').resolve()}"
+
+    @cached_property
+    def window_table(self) -> dict[str, Window]:
+        """The named windows, parsed."""
+        from core.windows import parse_windows
+
+        return parse_windows(self.windows, self.window_timezone)
 
     @property
     def storage_dir(self) -> Path:

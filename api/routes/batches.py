@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query
 from api.deps import PrincipalDep, ResourcesDep, SessionDep
 from api.schemas import BatchCreate, BatchList, BatchOut
 from api.services import batches as service
+from core import batch_intake as intake
+from core.batch_intake import BatchRequest
 from core.batches import request_counts
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -19,15 +21,22 @@ def create_batch(
     body: BatchCreate, principal: PrincipalDep, session: SessionDep, resources: ResourcesDep
 ) -> BatchOut:
     """Validate an uploaded JSONL file of job requests and run them; bad lines fail it whole."""
-    batch = service.create_batch(
+    request = BatchRequest(
+        input_file_id=body.input_file_id,
+        completion_window=body.completion_window,
+        metadata=body.metadata,
+        priority=body.priority,
+        window=body.window,
+        not_before=body.not_before,
+        webhook_url=str(body.webhook_url) if body.webhook_url else None,
+    )
+    batch = intake.create_batch(
         session,
         resources.store,
         resources.dispatcher,
         resources.settings,
         principal.tenant_id,
-        body.input_file_id,
-        body.completion_window,
-        body.metadata,
+        request,
     )
     return BatchOut.of(batch, request_counts(session, batch))
 
@@ -69,12 +78,8 @@ def retry_batch(
     batch_id: str, principal: PrincipalDep, session: SessionDep, resources: ResourcesDep
 ) -> BatchOut:
     """A new batch over this finished batch's failed and expired requests."""
-    batch = service.retry_batch(
-        session,
-        resources.store,
-        resources.dispatcher,
-        resources.settings,
-        principal.tenant_id,
-        batch_id,
+    old = service.get_batch(session, principal.tenant_id, batch_id)
+    batch = intake.retry_batch(
+        session, resources.store, resources.dispatcher, resources.settings, old
     )
     return BatchOut.of(batch, request_counts(session, batch))

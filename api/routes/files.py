@@ -8,8 +8,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, ResourcesDep, SessionDep
 from api.schemas import FileOut
-from api.services.files import get_file, store_upload
+from api.services.files import store_upload
 from api.upload import receive_file
+from core.files import get_file
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from api.deps import PrincipalDep, ResourcesDep, SessionDep
 from api.schemas import JobCreate, JobList, JobOut
 from api.services import jobs as service
+from core import jobs as jobs_core
 from core.errors import NotFound
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -36,8 +37,13 @@ def create_job(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JobOut:
     """Submit a job; it is queued after the row commits. Same Idempotency-Key, same job."""
-    job, created = service.create_job(
-        session, resources.dispatcher, principal.tenant_id, body, idempotency_key
+    job, created = jobs_core.create_job(
+        session,
+        resources.dispatcher,
+        resources.settings,
+        principal.tenant_id,
+        body,
+        idempotency_key,
     )
     if not created:
         response.status_code = 200

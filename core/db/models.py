@@ -53,6 +53,8 @@ class Tenant(_Timestamps, Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    # Standard Webhooks signing secret ("whsec_" + base64), made on first use.
+    webhook_secret: Mapped[str | None] = mapped_column(String(80))
 
 
 class ApiKey(_Timestamps, Base):
@@ -95,6 +97,11 @@ class Batch(_Timestamps, Base):
     output_file_id: Mapped[str | None] = mapped_column(ForeignKey("files.id"))
     error_file_id: Mapped[str | None] = mapped_column(ForeignKey("files.id"))
     retry_of: Mapped[str | None] = mapped_column(String(40))
+    schedule_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    priority: Mapped[int | None] = mapped_column(Integer)
+    window: Mapped[str | None] = mapped_column(String(40))
+    not_before: Mapped[datetime | None]
+    webhook_url: Mapped[str | None] = mapped_column(Text)
     in_progress_at: Mapped[datetime | None]
     finalizing_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
@@ -126,6 +133,8 @@ class Job(_Timestamps, Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     webhook_url: Mapped[str | None] = mapped_column(Text)
     not_before: Mapped[datetime | None]
+    # A named window of Settings.windows: the job starts, and its chunks start, only while open.
+    window: Mapped[str | None] = mapped_column(String(40))
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     # Claims of the current stage only: the attempts cap applies per stage; `attempt` never resets.
     stage_attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -165,3 +174,86 @@ class Chunk(_Timestamps, Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(_Timestamps, Base):
+    """One event for one URL (Standard Webhooks), recorded once, retried until delivered or dropped.
+
+    `id` is the `webhook-id` header, the same on every attempt, so receivers can de-duplicate.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("object_id", "event"),
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    event: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(40))
+    url: Mapped[str] = mapped_column(Text)
+    payload: Mapped[JsonDict]
+    # pending -> delivered | failed
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+
+
+class Schedule(_Timestamps, Base):
+    """Recurring work: at each slot (cron or window opening) new source objects become a batch."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    # active | paused | deleted (deleted rows keep their firings' history; the API hides them)
+    status: Mapped[str] = mapped_column(String(20))
+    cron: Mapped[str | None] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    window: Mapped[str | None] = mapped_column(String(40))
+    source: Mapped[JsonDict]
+    filter: Mapped[JsonDict]
+    template: Mapped[JsonDict]
+    completion_window: Mapped[str] = mapped_column(String(20))
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    # Slots at or before this instant are not fired (set at creation and on resume).
+    fire_after: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ScheduleFiring(_Timestamps, Base):
+    """One (schedule, slot): the unique key makes a slot fire once however many beats run."""
+
+    __tablename__ = "schedule_firings"
+    __table_args__ = (UniqueConstraint("schedule_id", "slot"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    schedule_id: Mapped[str] = mapped_column(ForeignKey("schedules.id"), index=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    slot: Mapped[datetime]
+    # submitted | empty | failed
+    status: Mapped[str] = mapped_column(String(20))
+    objects_listed: Mapped[int] = mapped_column(Integer, default=0)
+    objects_new: Mapped[int] = mapped_column(Integer, default=0)
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id"))
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+
+class ScheduleObject(_Timestamps, Base):
+    """A source object a schedule has taken, by key and version (ETag or checksum)."""
+
+    __tablename__ = "schedule_objects"
+    __table_args__ = (UniqueConstraint("schedule_id", "key", "version"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    schedule_id: Mapped[str] = mapped_column(ForeignKey("schedules.id"))
+    key: Mapped[str] = mapped_column(String(1024))
+    version: Mapped[str] = mapped_column(String(128))
+    firing_id: Mapped[str] = mapped_column(ForeignKey("schedule_firings.id"))
+    file_id: Mapped[str | None] = mapped_column(ForeignKey("files.id"))

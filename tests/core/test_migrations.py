@@ -32,6 +32,7 @@ def test_upgrade_downgrade_upgrade_and_no_autogenerate_diff(empty_database: str)
     """Head creates every table, base removes them, head again works, and autogenerate finds
     nothing the models have that the migrations lack."""
     expected = {"tenants", "api_keys", "files", "jobs", "chunks", "batches", "alembic_version"}
+    expected |= {"webhook_deliveries", "schedules", "schedule_firings", "schedule_objects"}
     upgrade(empty_database)
     assert _tables(empty_database) == expected
     downgrade(empty_database)
