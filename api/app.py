@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import Resources
-from api.routes import batches, files, health, jobs
+from api.routes import batches, files, health, jobs, schedules, webhooks
 from core.db import Database
 from core.db.types import new_id
 from core.errors import NightowlError
@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app.include_router(files.router)
     app.include_router(jobs.router)
     app.include_router(batches.router)
+    app.include_router(schedules.router)
+    app.include_router(webhooks.router)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from core.db.models import Batch, File, Job
+from core.db.models import Batch, File, Job, Schedule, ScheduleFiring, WebhookDelivery
 from core.jobs import JobCreate, JobInput
 
 __all__ = ["JobCreate", "JobInput"]  # the request models live with job creation, in core
@@ -192,5 +192,135 @@ class BatchOut(BaseModel):
 class BatchList(BaseModel):
     object: Literal["list"] = "list"
     data: list[BatchOut]
+    has_more: bool
+    last_id: str | None
+
+
+class WebhookSecret(BaseModel):
+    """The tenant's Standard Webhooks signing secret ("whsec_" + base64)."""
+
+    secret: str
+
+
+class WebhookDeliveryOut(BaseModel):
+    """One webhook event for one URL and how its delivery went."""
+
+    id: str
+    object: Literal["webhook.delivery"] = "webhook.delivery"
+    event: str
+    object_id: str
+    url: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    next_attempt_at: datetime | None
+
+    @classmethod
+    def of(cls, row: WebhookDelivery) -> WebhookDeliveryOut:
+        return cls(
+            id=row.id,
+            event=row.event,
+            object_id=row.object_id,
+            url=row.url,
+            status=row.status,
+            attempts=row.attempts,
+            last_status_code=row.last_status_code,
+            last_error=row.last_error,
+            created_at=row.created_at,
+            delivered_at=row.delivered_at,
+            next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+        )
+
+
+class WebhookDeliveryList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[WebhookDeliveryOut]
+    has_more: bool
+    last_id: str | None
+
+
+class ScheduleOut(BaseModel):
+    """A schedule; `next_slot` is when it fires next (None while paused)."""
+
+    id: str
+    object: Literal["schedule"] = "schedule"
+    name: str | None
+    status: str
+    cron: str | None
+    timezone: str
+    window: str | None
+    source: dict[str, Any]
+    filter: dict[str, Any]
+    template: dict[str, Any]
+    completion_window: str
+    webhook_url: str | None
+    created_at: datetime
+    updated_at: datetime
+    next_slot: datetime | None
+
+    @classmethod
+    def of(cls, row: Schedule, next_slot: datetime | None) -> ScheduleOut:
+        return cls(
+            id=row.id,
+            name=row.name,
+            status=row.status,
+            cron=row.cron,
+            timezone=row.timezone,
+            window=row.window,
+            source=row.source,
+            filter=row.filter,
+            template=row.template,
+            completion_window=row.completion_window,
+            webhook_url=row.webhook_url,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            next_slot=next_slot,
+        )
+
+
+class ScheduleList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ScheduleOut]
+    has_more: bool
+    last_id: str | None
+
+
+class FiringOut(BaseModel):
+    """One (schedule, slot): `running`, then `submitted` (with its batch), `empty` or `failed`."""
+
+    id: str
+    object: Literal["schedule.firing"] = "schedule.firing"
+    schedule_id: str
+    slot: datetime
+    status: str
+    objects_listed: int
+    objects_new: int
+    objects_skipped: int
+    batch_id: str | None
+    error: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: ScheduleFiring, skipped: int) -> FiringOut:
+        return cls(
+            id=row.id,
+            schedule_id=row.schedule_id,
+            slot=row.slot,
+            status=row.status,
+            objects_listed=row.objects_listed,
+            objects_new=row.objects_new,
+            objects_skipped=skipped,
+            batch_id=row.batch_id,
+            error=row.error_message,
+            created_at=row.created_at,
+        )
+
+
+class FiringList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[FiringOut]
     has_more: bool
     last_id: str | None

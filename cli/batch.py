@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -29,18 +30,42 @@ def submit(
     api_url: ApiUrl = DEFAULT_URL,
     api_key: ApiKey = "",
     completion_window: Annotated[str, typer.Option("--completion-window")] = "24h",
+    window: Annotated[
+        str | None, typer.Option(help="Run only inside this named window (e.g. night).")
+    ] = None,
+    not_before: Annotated[
+        datetime | None, typer.Option(help="Start no earlier than this time (ISO 8601).")
+    ] = None,
+    priority: Annotated[
+        int | None, typer.Option(min=0, max=9, help="0-9, 9 first; lines default to 3.")
+    ] = None,
+    webhook_url: Annotated[
+        str | None, typer.Option(help="POST signed batch and job events here.")
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Wait for the batch, with a progress bar.")] = False,
 ) -> None:
-    """Upload FILE (lines of {custom_id, method, url, body}) and start a batch; prints its id."""
+    """Upload FILE (lines of {custom_id, method, url, body}) and start a batch; prints its id.
+
+    --window, --not-before, --priority and --webhook-url apply to the lines that do not set
+    their own.
+    """
     client = ApiClient(api_url, api_key)
     uploaded = client.upload(file)
-    batch = client.create_batch(uploaded["id"], completion_window)
+    batch = client.create_batch(
+        uploaded["id"],
+        completion_window,
+        window=window,
+        not_before=not_before.isoformat() if not_before else None,
+        priority=priority,
+        webhook_url=webhook_url,
+    )
     if batch["status"] == "failed":
         for error in batch["errors"]["data"]:
             console.print(f"[red]line {error['line']}: {error['code']}: {error['message']}")
         raise typer.Exit(1)
+    when = f", window {batch['window']}" if batch.get("window") else ""
     console.print(
-        f"batch {batch['id']} {batch['status']}: {batch['request_counts']['total']} requests"
+        f"batch {batch['id']} {batch['status']}: {batch['request_counts']['total']} requests{when}"
     )
     if wait:
         batch = client.wait_batch(batch["id"])

@@ -50,12 +50,15 @@ class ApiClient:
     def result(self, job_id: str) -> dict[str, Any]:
         return self._check(self.http.get(f"/v1/jobs/{job_id}/result"))  # type: ignore[no-any-return]
 
-    def create_batch(self, input_file_id: str, completion_window: str) -> dict[str, Any]:
+    def create_batch(
+        self, input_file_id: str, completion_window: str, **extra: Any
+    ) -> dict[str, Any]:
+        """Start a batch; `extra` holds nightowl's additions (priority, window, ...) when set."""
         body = {
             "input_file_id": input_file_id,
             "endpoint": "/v1/jobs",
             "completion_window": completion_window,
-        }
+        } | {name: value for name, value in extra.items() if value is not None}
         return self._check(self.http.post("/v1/batches", json=body))  # type: ignore[no-any-return]
 
     def batch(self, batch_id: str, action: str | None = None) -> dict[str, Any]:
@@ -114,6 +117,27 @@ class ApiClient:
                 if job["status"] in TERMINAL:
                     return job
                 time.sleep(poll)
+
+    def create_schedule(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._check(self.http.post("/v1/schedules", json=body))  # type: ignore[no-any-return]
+
+    def schedules(self, limit: int = 100, after: str | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit} | ({"after": after} if after else {})
+        return self._check(self.http.get("/v1/schedules", params=params))  # type: ignore[no-any-return]
+
+    def schedule(self, schedule_id: str, action: str | None = None) -> dict[str, Any]:
+        if action:
+            return self._check(self.http.post(f"/v1/schedules/{schedule_id}/{action}"))  # type: ignore[no-any-return]
+        return self._check(self.http.get(f"/v1/schedules/{schedule_id}"))  # type: ignore[no-any-return]
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        response = self.http.delete(f"/v1/schedules/{schedule_id}")
+        if response.is_error:
+            self._check(response)
+
+    def schedule_firings(self, schedule_id: str, limit: int = 100) -> dict[str, Any]:
+        path = f"/v1/schedules/{schedule_id}/firings"
+        return self._check(self.http.get(path, params={"limit": limit}))  # type: ignore[no-any-return]
 
 
 class ApiError(Exception):

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.batch import batch_app
+from cli.schedule import schedule_app
 from core.logging import configure_logging
 from core.settings import Settings
 
@@ -20,6 +21,7 @@ dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(dev_app, name="dev")
 app.add_typer(batch_app, name="batch")
+app.add_typer(schedule_app, name="schedule")
 console = Console(stderr=True)
 
 ApiUrl = Annotated[str, typer.Option(envvar="NIGHTOWL_API_URL", help="API base URL.")]

@@ -3,8 +3,8 @@
 Validation runs before any work starts: every bad line is reported with its line number
 (malformed JSON, missing or duplicate `custom_id`, wrong method or url, unknown kind, bad params,
 missing input), and one bad line fails the whole batch with no job created. A valid batch creates
-one job per line in the same transaction. Lines take the batch's priority, window, `not_before`
-and webhook unless they set their own; the batch's priority defaults below single jobs'. The jobs
+one job per line in the same transaction. Lines take the batch's priority, window and
+`not_before` unless they set their own; the batch's priority defaults below single jobs'. The jobs
 are not published at once: they wait in SQL and `core.fairness.admit` hands them to the broker a
 few at a time, fairly across tenants. Used by the API and by schedules (run by beat).
 """
@@ -20,16 +20,18 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.batches import OPEN, parse_window
+from core.batches import OPEN, parse_window, request_counts
 from core.db.models import Batch, Job
 from core.db.types import new_id, utcnow
 from core.errors import Conflict, NightowlError, TooLarge, Unprocessable
 from core.fairness import admit
 from core.files import get_file, store_file
 from core.jobs import JobCreate, create_job, unknown_window
+from core.netguard import check_url
 from core.queue import Dispatcher
 from core.settings import Settings
 from core.storage import ObjectStore
+from core.webhooks import emit_batch_event
 
 ENDPOINT = "/v1/jobs"
 
@@ -71,7 +73,8 @@ class BatchRequest:
     """What `POST /v1/batches` (or a schedule's firing) asks for.
 
     `priority`, `window`, `not_before` and `webhook_url` are nightowl's additions to the OpenAI
-    shape; each applies to the lines that do not set their own.
+    shape; the first three apply to the lines that do not set their own, the webhook gets the
+    batch's events.
     """
 
     input_file_id: str
@@ -100,6 +103,8 @@ def create_batch(
     if request.window is not None and request.window not in settings.window_table:
         raise Unprocessable(unknown_window(settings, request.window))
     lifetime = parse_window(request.completion_window)
+    if request.webhook_url is not None:
+        check_url(request.webhook_url, settings.fetch_allow_networks)
     file = get_file(session, tenant_id, request.input_file_id)
     if file.bytes > settings.batch_max_bytes:
         raise TooLarge(
@@ -138,6 +143,7 @@ def create_batch(
         batch.status, batch.failed_at = "failed", now
         batch.errors = {"object": "list", "data": errors}
         session.flush()
+        emit_batch_event(session, dispatcher, batch, request_counts(session, batch))
         return batch
     batch.status, batch.in_progress_at, batch.request_total = "in_progress", now, len(numbered)
     session.flush()
@@ -146,7 +152,11 @@ def create_batch(
 
 
 def _line_defaults(settings: Settings, batch: Batch, body: JobCreate) -> JobCreate:
-    """The batch's settings for what the line leaves out (lines run below single jobs)."""
+    """The batch's settings for what the line leaves out (lines run below single jobs).
+
+    The batch's webhook is not passed on: it gets the batch's events, and a line that wants its
+    job's events sets its own `webhook_url` (a 10,000-line batch should not mean 10,000 calls).
+    """
     given = body.model_fields_set
     defaults: dict[str, Any] = {}
     if "priority" not in given:
@@ -155,8 +165,6 @@ def _line_defaults(settings: Settings, batch: Batch, body: JobCreate) -> JobCrea
         defaults["window"] = batch.window
     if "not_before" not in given and batch.not_before is not None:
         defaults["not_before"] = batch.not_before
-    if "webhook_url" not in given and batch.webhook_url is not None:
-        defaults["webhook_url"] = batch.webhook_url
     return body.model_copy(update=defaults) if defaults else body
 
 

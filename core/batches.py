@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -24,6 +24,10 @@ from core.errors import Unprocessable
 from core.files import store_file
 from core.state import TERMINAL, stop_chunks
 from core.storage import ObjectStore
+from core.webhooks import emit_batch_event
+
+if TYPE_CHECKING:
+    from core.queue import Dispatcher
 
 OPEN = ("in_progress", "cancelling")
 _WINDOW = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -105,9 +109,18 @@ def _write_file(
 
 
 def refresh_batch(
-    session: Session, store: ObjectStore, batch_id: str, now: datetime | None = None
+    session: Session,
+    store: ObjectStore,
+    batch_id: str,
+    now: datetime | None = None,
+    *,
+    dispatcher: Dispatcher | None = None,
 ) -> str | None:
-    """Expire or finish a batch whose time is up or whose jobs are done; returns its new status."""
+    """Expire or finish a batch whose time is up or whose jobs are done; returns its new status.
+
+    The final status records the batch's webhook event (if it has a URL); its first attempt is
+    published after the commit through `dispatcher`, or by the reconciler's next pass without one.
+    """
     now = now or utcnow()
     batch = session.scalar(select(Batch).where(Batch.id == batch_id).with_for_update())
     if batch is None or batch.status not in OPEN:
@@ -132,4 +145,5 @@ def refresh_batch(
     batch.status = final
     setattr(batch, f"{final}_at", now)
     session.flush()
+    emit_batch_event(session, dispatcher, batch, request_counts(session, batch))
     return final

@@ -8,6 +8,8 @@
     ├── TooLarge             413  too_large          upload, page count, duration over a limit
     ├── UnsupportedMedia     415  unsupported_media  a file type no job kind reads
     ├── Unprocessable        422  unprocessable      a well-formed request that names nothing we do
+    │   └── FetchBlocked     422  fetch_blocked      an outbound URL the SSRF guard refuses
+    │       └── HostUnresolved  422  fetch_blocked   its host does not resolve now (retryable)
     ├── ServiceUnavailable   503  unavailable        database, broker or storage down (retryable)
     └── EngineError          500  engine_error       the model failed or cannot be loaded
 
@@ -69,6 +71,18 @@ class UnsupportedMedia(NightowlError):
 class Unprocessable(NightowlError):
     code = "unprocessable"
     http_status = 422
+
+
+class FetchBlocked(Unprocessable):
+    """A URL we must not fetch or post to: not http(s), credentials, or a non-public address."""
+
+    code = "fetch_blocked"
+
+
+class HostUnresolved(FetchBlocked):
+    """The URL's host does not resolve; DNS may recover, so a worker retries it later."""
+
+    retryable = True
 
 
 class ServiceUnavailable(NightowlError):

@@ -3,8 +3,9 @@
 A batch's jobs are created `queued` with `enqueued_at` unset ("held"): no broker message yet.
 `admit` keeps at most `Settings.bulk_in_flight` batch jobs in flight (a message sent, or
 running) and fills free places round-robin over tenants: the tenant with the fewest jobs in
-flight goes next, so one tenant's 10,000-line batch gets one place in turn with another
-tenant's 5-line batch instead of 10,000 places ahead of it. Within a tenant, higher priority
+flight goes next (ties: the one given a place least recently), so one tenant's 10,000-line
+batch gets one place in turn with another tenant's 5-line batch instead of 10,000 places ahead
+of it. Within a tenant, higher priority
 first, then submission order. Priority never crosses tenants (a tenant could otherwise buy its
 way past the others by marking everything 9); single jobs are not held at all, and the broker's
 priority queues put them ahead of bulk work.
@@ -18,6 +19,7 @@ target for keeping the broker shallow, not a hard cap.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from sqlalchemy import func, select, update
@@ -30,6 +32,8 @@ from core.queue import Dispatcher
 from core.settings import Settings
 
 _BULK = Job.batch_id.is_not(None)
+_NEVER = datetime.min.replace(tzinfo=UTC)
+_TICK = timedelta(microseconds=1)
 _HELD = (Job.status == "queued") & Job.enqueued_at.is_(None)
 
 
@@ -63,11 +67,23 @@ def admit(session: Session, dispatcher: Dispatcher, settings: Settings) -> list[
         )
         for tenant in tenants
     }
+    # When a tenant was last given a place (never: first), to break ties in turn.
+    served: dict[str, datetime] = {
+        tenant: when or _NEVER
+        for tenant, when in session.execute(
+            select(Job.tenant_id, func.max(Job.enqueued_at))
+            .where(_BULK, Job.tenant_id.in_(tenants), Job.enqueued_at.is_not(None))
+            .group_by(Job.tenant_id)
+        )
+    }
     admitted: list[tuple[str, int]] = []
-    now = utcnow()
+    now = max([utcnow(), *served.values()])
     while free > 0 and any(waiting.values()):
-        # The tenant with the fewest in flight; ties go to the one whose next job is oldest.
-        tenant = min((t for t in waiting if waiting[t]), key=lambda t: (busy[t], waiting[t][0].id))
+        # The tenant with the fewest in flight; ties go to the one served least recently.
+        tenant = min(
+            (t for t in waiting if waiting[t]),
+            key=lambda t: (busy[t], served.get(t, _NEVER), waiting[t][0].id),
+        )
         job_id, priority = waiting[tenant].pop(0)
         taken = session.execute(
             update(Job).where(Job.id == job_id, _HELD).values(enqueued_at=now, updated_at=now)
@@ -75,6 +91,7 @@ def admit(session: Session, dispatcher: Dispatcher, settings: Settings) -> list[
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             continue  # another caller admitted it, or it was cancelled
         busy[tenant] += 1
+        served[tenant] = now = now + _TICK  # later than any earlier place, for the next tie
         free -= 1
         admitted.append((job_id, priority))
     for job_id, priority in admitted:

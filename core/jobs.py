@@ -22,6 +22,7 @@ from core.db.types import new_id, utcnow
 from core.errors import Conflict, Unprocessable, UnsupportedMedia
 from core.files import get_file
 from core.kinds import KINDS
+from core.netguard import check_url
 from core.queue import Dispatcher
 from core.settings import Settings
 
@@ -110,7 +111,8 @@ def create_job(
     if body.input.url is not None:
         raise Unprocessable("url inputs are not accepted yet; upload the file to /v1/files")
     if body.webhook_url is not None:
-        raise Unprocessable("webhook delivery is not available yet; poll GET /v1/jobs/{id}")
+        # Checked again at every delivery attempt: DNS may have changed since.
+        check_url(str(body.webhook_url), settings.fetch_allow_networks)
     assert body.input.file_id is not None
     file = get_file(session, tenant_id, body.input.file_id)
     if file.content_type not in KINDS[body.kind].content_types:

@@ -2,8 +2,9 @@
 
 Settings follow `notes/reliability.md`: JSON only, late acks, reject on worker loss, prefetch 1,
 a visibility timeout well above the longest chunk, and an expiry on every message. Queue `ingest`
-takes `plan` and `finalize` (CPU), queue `infer` takes model work (the Macs). The API and the
-reconciler publish through a `Dispatcher`; `nightowl run` uses an in-process one instead of Redis.
+takes `plan`, `finalize`, `batch` and webhook attempts (CPU), queue `infer` takes model work (the
+Macs). The API and the reconciler publish through a `Dispatcher`; `nightowl run` uses an
+in-process one instead of Redis.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ INFER_TASK = "nightowl.infer"
 FINALIZE_TASK = "nightowl.finalize"
 RECONCILE_TASK = "nightowl.reconcile"
 BATCH_TASK = "nightowl.batch"
+WEBHOOK_TASK = "nightowl.webhook"
 INGEST_QUEUE = "ingest"
 INFER_QUEUE = "infer"
 QUEUES = (INGEST_QUEUE, INFER_QUEUE)
@@ -41,6 +43,9 @@ class Dispatcher(Protocol):
 
     def batch(self, batch_id: str) -> None:
         """Ask for `batch_id` to be checked: finished, expired or cancelled batches get files."""
+
+    def webhook(self, delivery_id: str) -> None:
+        """Ask for one attempt at the webhook delivery `delivery_id`."""
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -81,6 +86,7 @@ def make_celery(settings: Settings) -> Celery:
             FINALIZE_TASK: {"queue": INGEST_QUEUE},
             RECONCILE_TASK: {"queue": INGEST_QUEUE},
             BATCH_TASK: {"queue": INGEST_QUEUE},
+            WEBHOOK_TASK: {"queue": INGEST_QUEUE},
             INFER_TASK: {"queue": INFER_QUEUE},
         },
         beat_schedule={
@@ -119,6 +125,9 @@ class CeleryDispatcher:
 
     def batch(self, batch_id: str) -> None:
         self._send(BATCH_TASK, batch_id)
+
+    def webhook(self, delivery_id: str) -> None:
+        self._send(WEBHOOK_TASK, delivery_id)
 
     def check(self) -> None:
         """Raise ServiceUnavailable unless the broker answers a ping."""

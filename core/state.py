@@ -199,6 +199,16 @@ def complete_chunk(
     return None
 
 
+def hold_job(session: Session, job_id: str) -> bool:
+    """Put a queued job that has not started back to `scheduled` (its window closed)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued")
+        .values(status="scheduled", enqueued_at=None, updated_at=utcnow())
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def release_chunk(session: Session, claim: Claim, reason: str) -> bool:
     """Give a claimed chunk back after a retryable failure; False if the claim was stale."""
     result = session.execute(

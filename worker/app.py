@@ -22,6 +22,7 @@ from core.queue import (
     INFER_TASK,
     PLAN_TASK,
     RECONCILE_TASK,
+    WEBHOOK_TASK,
     CeleryDispatcher,
     make_celery,
 )
@@ -29,6 +30,7 @@ from core.settings import Settings
 from worker.context import WorkerContext
 from worker.pipeline import finalize_job, infer_chunk, plan_job, refresh_batch_step
 from worker.reconcile import reconcile as reconcile_pass
+from worker.webhooks import deliver_webhook
 
 settings = Settings()
 app = make_celery(settings)
@@ -89,6 +91,12 @@ def finalize(self: Task, job_id: str) -> None:
 def batch(self: Task, batch_id: str) -> None:
     with bound_context(**_delivery(self)):
         refresh_batch_step(context(), batch_id)
+
+
+@app.task(name=WEBHOOK_TASK, bind=True)
+def webhook(self: Task, delivery_id: str) -> None:
+    with bound_context(**_delivery(self)):
+        deliver_webhook(context(), delivery_id)
 
 
 @app.task(name=RECONCILE_TASK)

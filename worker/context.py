@@ -6,10 +6,13 @@ is loaded on first use by processes that take `infer` work, and only once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from core.db import Database
+from core.db.types import utcnow
 from core.queue import Dispatcher
 from core.settings import Settings
 from core.storage import ObjectStore, make_store
@@ -45,6 +48,8 @@ class WorkerContext:
     dispatcher: Dispatcher
     _engine: Engine | None = field(default=None, repr=False)
     _inputs: InputCache | None = field(default=None, repr=False)
+    # What "now" is for windows and the reconciler; tests move it instead of sleeping.
+    clock: Callable[[], datetime] = field(default=utcnow, repr=False)
 
     @property
     def inputs(self) -> InputCache:

@@ -33,16 +33,21 @@ class InlineDispatcher:
     def batch(self, batch_id: str) -> None:
         self._pending.append(("batch", batch_id))
 
+    def webhook(self, delivery_id: str) -> None:
+        self._pending.append(("webhook", delivery_id))
+
     def drain(self, on_step: Callable[[str, str], None] | None = None) -> int:
         """Run queued stages (and those they queue) until none is left; returns how many ran."""
         from worker.pipeline import finalize_job, infer_chunk, plan_job, refresh_batch_step
+        from worker.webhooks import deliver_webhook
 
         assert self.context is not None, "bind a WorkerContext first"
-        steps = {
+        steps: dict[str, Callable[[WorkerContext, str], object]] = {
             "plan": plan_job,
             "infer": infer_chunk,
             "finalize": finalize_job,
             "batch": refresh_batch_step,
+            "webhook": deliver_webhook,
         }
         ran = 0
         while self._pending:

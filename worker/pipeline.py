@@ -20,6 +20,7 @@ from core.batches import refresh_batch
 from core.db import on_commit
 from core.db.models import Chunk, File, Job
 from core.errors import NightowlError
+from core.fairness import admit
 from core.logging import bound_context, get_logger
 from core.state import (
     Claim,
@@ -29,6 +30,7 @@ from core.state import (
     complete_chunk,
     fail_chunk,
     fail_job,
+    hold_job,
     release_chunk,
     release_job,
     save_plan,
@@ -36,6 +38,7 @@ from core.state import (
 )
 from core.storage import job_key
 from core.usage import sum_usage
+from core.webhooks import emit_job_event
 from worker.context import WorkerContext
 from worker.kinds import PIPELINES, ChunkResult, JobInfo, MoreChunks
 
@@ -73,7 +76,7 @@ def _claim_stage(ctx: WorkerContext, job_id: str, stage: str) -> tuple[Claim, Jo
             fail_job(
                 session, job_id, "attempts_exhausted", f"{stage} failed {claim.tries - 1} times"
             )
-            _batch_of(ctx, session, job_id)
+            _job_ended(ctx, session, job_id)
             return None
         job = session.get_one(Job, job_id)
         file = session.get(File, job.input_file_id) if job.input_file_id else None
@@ -87,11 +90,11 @@ def _record_job_failure(
         if _is_permanent(exc):
             assert isinstance(exc, NightowlError)
             fail_job(session, claim.id, exc.code, exc.message)
-            _batch_of(ctx, session, claim.id)
+            _job_ended(ctx, session, claim.id)
             log.info("job.failed", code=exc.code, message=exc.message)
         elif claim.tries >= ctx.settings.max_attempts:
             fail_job(session, claim.id, "attempts_exhausted", f"{stage}: {_describe(exc)}")
-            _batch_of(ctx, session, claim.id)
+            _job_ended(ctx, session, claim.id)
             log.warning("job.failed", code="attempts_exhausted", error=_describe(exc))
         elif release_job(session, claim):
             retry = ctx.dispatcher.plan if stage == "planning" else ctx.dispatcher.finalize
@@ -99,9 +102,36 @@ def _record_job_failure(
             log.warning("job.stage.retry", stage=stage, error=_describe(exc))
 
 
+def _window_of(ctx: WorkerContext, session: Session, job_id: str) -> tuple[str | None, bool]:
+    """The job's window name and whether work may start now (no window, or open, or unknown)."""
+    name = session.scalar(select(Job.window).where(Job.id == job_id))
+    window = ctx.settings.window_table.get(name) if name else None
+    return name, window is None or window.is_open(ctx.clock())
+
+
+def _waits_for_window(ctx: WorkerContext, job_id: str) -> bool:
+    """True when the job's window is closed: the job goes back to `scheduled` until it opens.
+
+    A window that is no longer configured fails the job with a clear reason.
+    """
+    with ctx.db.transaction() as session:
+        name, may_start = _window_of(ctx, session, job_id)
+        if name is not None and name not in ctx.settings.window_table:
+            if fail_job(session, job_id, "invalid_input", f"window {name!r} is not configured"):
+                _job_ended(ctx, session, job_id)
+            return True
+        if may_start:
+            return False
+        if hold_job(session, job_id):
+            log.info("job.window.closed", window=name)
+        return True
+
+
 def plan_job(ctx: WorkerContext, job_id: str) -> None:
-    """Plan a queued job into chunks and enqueue them."""
+    """Plan a queued job into chunks and enqueue them (unless its window has closed)."""
     with bound_context(job_id=job_id, stage="planning"):
+        if _waits_for_window(ctx, job_id):
+            return
         claimed = _claim_stage(ctx, job_id, "planning")
         if claimed is None:
             return
@@ -125,6 +155,12 @@ def infer_chunk(ctx: WorkerContext, chunk_id: str) -> None:
     """Run one chunk on the model; the chunk that completes the set enqueues finalize."""
     with bound_context(chunk_id=chunk_id):
         with ctx.db.transaction() as session:
+            job_id = session.scalar(select(Chunk.job_id).where(Chunk.id == chunk_id))
+            if job_id is not None and not _window_of(ctx, session, job_id)[1]:
+                # The job's window closed: the chunk stays pending, and the reconciler sends it
+                # again once the window opens (chunks already running finish).
+                log.info("job.chunk.waiting", job_id=job_id)
+                return
             claim = claim_chunk(session, chunk_id, ctx.settings.lease_seconds)
             if claim is None:
                 log.info("job.chunk.skipped")
@@ -134,7 +170,7 @@ def infer_chunk(ctx: WorkerContext, chunk_id: str) -> None:
                 reason = chunk.error_message or "the worker was lost"
                 message = f"chunk {chunk.index} failed {claim.tries - 1} times (last: {reason})"
                 if fail_chunk(session, claim, "attempts_exhausted", message):
-                    _batch_of(ctx, session, chunk.job_id)
+                    _job_ended(ctx, session, chunk.job_id)
                 return
             job = session.get_one(Job, chunk.job_id)
             file = session.get(File, job.input_file_id) if job.input_file_id else None
@@ -168,11 +204,11 @@ def _record_chunk_failure(
         if _is_permanent(exc):
             assert isinstance(exc, NightowlError)
             if job_id := fail_chunk(session, claim, exc.code, exc.message):
-                _batch_of(ctx, session, job_id)
+                _job_ended(ctx, session, job_id)
             log.info("job.failed", code=exc.code, message=exc.message)
         elif claim.tries >= ctx.settings.max_attempts:
             if job_id := fail_chunk(session, claim, "attempts_exhausted", _describe(exc)):
-                _batch_of(ctx, session, job_id)
+                _job_ended(ctx, session, job_id)
             log.warning("job.failed", code="attempts_exhausted", error=_describe(exc))
         elif release_chunk(session, claim, _describe(exc)):
             on_commit(session, lambda: ctx.dispatcher.infer(claim.id, priority))
@@ -180,18 +216,27 @@ def _record_chunk_failure(
 
 
 def refresh_batch_step(ctx: WorkerContext, batch_id: str) -> None:
-    """Finish, expire or close a batch whose requests are all done (idempotent)."""
+    """Finish, expire or close a batch whose requests are all done (idempotent), and admit
+    held batch jobs into the places that freed up."""
     with bound_context(batch_id=batch_id), ctx.db.transaction() as session:
-        status = refresh_batch(session, ctx.store, batch_id)
+        status = refresh_batch(session, ctx.store, batch_id, dispatcher=ctx.dispatcher)
         if status is not None:
             log.info("batch.finished", status=status)
+        # A batch job ended (this task runs then): its place goes to the next held job.
+        admit(session, ctx.dispatcher, ctx.settings)
 
 
-def _batch_of(ctx: WorkerContext, session: Session, job_id: str) -> None:
-    """After a job ends: if it belongs to a batch, have the batch looked at after the commit."""
-    batch_id = session.scalar(select(Job.batch_id).where(Job.id == job_id))
-    if batch_id is not None:
-        on_commit(session, partial(ctx.dispatcher.batch, batch_id))
+def _job_ended(ctx: WorkerContext, session: Session, job_id: str) -> None:
+    """After a job ends: record its webhook event, and have its batch (if any) looked at after
+    the commit."""
+    job = session.scalar(
+        select(Job).where(Job.id == job_id).execution_options(populate_existing=True)
+    )
+    if job is None:
+        return
+    emit_job_event(session, ctx.dispatcher, job)
+    if job.batch_id is not None:
+        on_commit(session, partial(ctx.dispatcher.batch, job.batch_id))
 
 
 def _add_round(ctx: WorkerContext, claim: Claim, more: MoreChunks, job_priority: int) -> None:
@@ -237,7 +282,7 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> None:
             return
         with ctx.db.transaction() as session:
             if succeed_job(session, claim, keys["result.json"], keys, usage):
-                _batch_of(ctx, session, job_id)
+                _job_ended(ctx, session, job_id)
                 log.info("job.succeeded", artifacts=sorted(keys))
             else:
                 log.info("job.finalize.stale", attempt=claim.attempt)

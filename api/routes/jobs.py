@@ -83,9 +83,12 @@ def get_job(job_id: str, principal: PrincipalDep, session: SessionDep) -> JobOut
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut)
-def cancel_job(job_id: str, principal: PrincipalDep, session: SessionDep) -> JobOut:
+def cancel_job(
+    job_id: str, principal: PrincipalDep, session: SessionDep, resources: ResourcesDep
+) -> JobOut:
     """Cancel a job that has not finished; chunks not started will not run."""
-    return JobOut.of(service.request_cancel(session, principal.tenant_id, job_id))
+    job = service.request_cancel(session, resources.dispatcher, principal.tenant_id, job_id)
+    return JobOut.of(job)
 
 
 @router.get("/{job_id}/result")

@@ -9,8 +9,10 @@ from sqlalchemy.orm import Session
 
 from core.db.models import Job
 from core.errors import Conflict, NotFound
+from core.queue import Dispatcher
 from core.state import cancel_job, job_usage
 from core.usage import sum_usage
+from core.webhooks import emit_job_event
 
 
 def get_job(session: Session, tenant_id: str, job_id: str) -> Job:
@@ -52,11 +54,12 @@ def list_jobs(
     return rows[:limit], len(rows) > limit
 
 
-def request_cancel(session: Session, tenant_id: str, job_id: str) -> Job:
-    """Cancel the job; a job already finished otherwise is a Conflict."""
+def request_cancel(session: Session, dispatcher: Dispatcher, tenant_id: str, job_id: str) -> Job:
+    """Cancel the job (firing its webhook); a job already finished otherwise is a Conflict."""
     job = get_job(session, tenant_id, job_id)
     if not cancel_job(session, job):
         raise Conflict(f"job {job_id} already {job.status}")
+    emit_job_event(session, dispatcher, job)
     return job
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -30,6 +31,12 @@ def _nightowl(args: list[str], env: dict[str, str]) -> subprocess.CompletedProce
         timeout=120,
         check=False,
     )
+
+
+def _closed_window() -> str:
+    """A two-hour window starting three hours from now (so closed while the test runs)."""
+    start = datetime.now(UTC) + timedelta(hours=3)
+    return f"{start:%H}:00-{start + timedelta(hours=2):%H}:00 UTC"
 
 
 def _batch_through_the_cli(tmp_path: Path, env: dict[str, str], key: str) -> None:
@@ -64,6 +71,17 @@ def _batch_through_the_cli(tmp_path: Path, env: dict[str, str], key: str) -> Non
     assert saved.returncode == 0, saved.stderr
     output = Path(saved.stdout.strip().splitlines()[0]).read_text().splitlines()
     assert sorted(json.loads(line)["custom_id"] for line in output) == ["q0", "q1"]
+    # The same lines for tonight's window (closed now, see the serve env): accepted, waiting.
+    later = _nightowl(["batch", "submit", str(jsonl), "--window", "night"], env)
+    assert later.returncode == 0, later.stdout + later.stderr
+    later_id = later.stdout.strip().splitlines()[-1]
+    assert "window night" in later.stderr
+    jobs = httpx.get(
+        f"{env['NIGHTOWL_API_URL']}/v1/jobs",
+        params={"batch_id": later_id},
+        headers={"Authorization": f"Bearer {key}"},
+    ).json()["data"]
+    assert [job["status"] for job in jobs] == ["scheduled", "scheduled"]
 
 
 def test_serve_runs_a_job_submitted_with_the_cli_and_stops_its_children(
@@ -77,6 +95,7 @@ def test_serve_runs_a_job_submitted_with_the_cli_and_stops_its_children(
         "NIGHTOWL_MODEL": "tiny",
         "NIGHTOWL_DRAFT_MODEL": "tiny",
         "NIGHTOWL_MAX_TOKENS": "16",
+        "NIGHTOWL_WINDOWS": json.dumps({"night": _closed_window()}),
     }
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")

@@ -10,8 +10,8 @@ import srt
 import webvtt
 
 from tests.worker.kinds.speech import spoken_windows
-from worker.kinds.audio.subtitles import Cue, split_into_cues, to_srt, to_text, to_vtt
-from worker.kinds.audio.transcript import Segment, full_text, merge_windows
+from worker.kinds.audio.transcript import full_text, merge_windows
+from worker.kinds.subtitles import Cue, Segment, split_into_cues, to_srt, to_text, to_vtt
 
 LONG = (
     "Good evening and welcome to the late edition of the evening news, where tonight we look "

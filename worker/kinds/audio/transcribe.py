@@ -12,11 +12,11 @@ from typing import Any
 
 from worker.context import WorkerContext
 from worker.kinds.audio.planning import load_plan, plan_audio, window_audio
-from worker.kinds.audio.subtitles import split_into_cues, to_srt, to_text, to_vtt
 from worker.kinds.audio.transcript import WindowText, full_text, merge_windows
 from worker.kinds.base import ChunkResult, Finalized, JobInfo
 from worker.kinds.generation import generation_options
 from worker.kinds.notice import TINY_WARNING
+from worker.kinds.subtitles import split_into_cues, to_srt, to_text, to_vtt
 
 
 def transcribe_prompt(language: str | None) -> str:

@@ -25,6 +25,8 @@ import itertools
 import math
 from dataclasses import dataclass
 
+from worker.kinds.subtitles import Segment
+
 # A cut-word fragment shorter than this ("a", "in") matches too many real words to trust.
 MIN_CUT_WORD_CHARS = 3
 
@@ -34,15 +36,6 @@ class WindowText:
     """A window's span in media seconds and the model's transcript of it."""
 
     index: int
-    start: float
-    end: float
-    text: str
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A stretch of the media, in seconds, with the words spoken in it."""
-
     start: float
     end: float
     text: str

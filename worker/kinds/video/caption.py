@@ -13,8 +13,6 @@ from typing import Any
 
 from core.storage import job_key
 from worker.context import WorkerContext
-from worker.kinds.audio.subtitles import split_into_cues, to_vtt
-from worker.kinds.audio.transcript import Segment
 from worker.kinds.base import ChunkResult, Finalized, JobInfo, MoreChunks
 from worker.kinds.generation import generation_options
 from worker.kinds.notice import TINY_WARNING
@@ -28,6 +26,7 @@ from worker.kinds.reduce import (
     latest_notes,
     timed_block,
 )
+from worker.kinds.subtitles import Segment, split_into_cues, to_vtt
 from worker.kinds.video.planning import load_plan, plan_video
 from worker.media import decode_window, jpeg_thumbnail, sample_frames
 

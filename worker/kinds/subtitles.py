@@ -23,7 +23,14 @@ import srt
 import webvtt
 from webvtt.models import Timestamp
 
-from worker.kinds.audio.transcript import Segment
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the media, in seconds, with the words spoken in it (or a caption of it)."""
+
+    start: float
+    end: float
+    text: str
 
 
 @dataclass(frozen=True)
