@@ -20,6 +20,7 @@ import signal
 import statistics
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -236,12 +237,13 @@ def reading(r: Results, args: argparse.Namespace) -> str:
     overhead = (r.batch_seconds - r.batch_model_seconds) / n
     inside = (r.batch_covered_seconds - r.batch_model_seconds) / n
     outside = (r.batch_seconds - r.batch_covered_seconds) / n
-    return (
+    text = (
         f"- This run: a batch line's scheduling overhead is {overhead / med(r.overheads):.2f}× a "
-        f"single job's. Outside the jobs' spans it is {ms(outside)} per line against "
-        f"{ms(med(r.outside_span))}; inside them, not model, {ms(inside)} against "
+        f"single job's: outside the jobs' spans {ms(outside)} per line against "
+        f"{ms(med(r.outside_span))}, inside them (not model) {ms(inside)} against "
         f"{ms(med(r.in_span))}."
     )
+    return textwrap.fill(text, width=100, subsequent_indent="  ")
 
 
 NOTES = """\
@@ -264,9 +266,10 @@ NOTES = """\
   tasks and `admit`s run between one job's tasks and the next's). Outside: the rest of the end to
   end time (single job: the POST, the hop to the worker, the poll's lag; batch: validation, the
   final `batch` task and the worker's gaps). Single-job rows are medians, so they do not add up.
-- One solo worker takes every task of both queues. A single job pays its outside part in series
-  while the worker idles; a batch keeps jobs queued, so that part nearly vanishes, while each line
-  still pays its in-span work plus a `batch` task of its own."""
+- One solo worker runs every task of both queues, so no overhead overlaps the model. A single job
+  pays its outside part in series while the worker idles (the client's POST and polling, the hops
+  to the worker); a batch keeps `bulk_in_flight` jobs queued, which removes that part, but each of
+  its lines also costs the worker a `batch` task (`refresh_batch`, `admit`) inside the spans."""
 
 
 def _terminate(signum: int, _frame: object) -> None:

@@ -60,7 +60,7 @@ def _request_hash(body: JobCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _checked_params(body: JobCreate) -> dict[str, Any]:
+def checked_params(body: JobCreate) -> dict[str, Any]:
     kind = KINDS.get(body.kind)
     if kind is None:
         raise Unprocessable(f"unknown job kind {body.kind!r}; known: {', '.join(sorted(KINDS))}")
@@ -107,7 +107,7 @@ def create_job(
             if existing.request_hash != request_hash:
                 raise Conflict("Idempotency-Key was already used with a different request body")
             return existing, False
-    params = _checked_params(body)
+    params = checked_params(body)
     if body.input.url is not None:
         raise Unprocessable("url inputs are not accepted yet; upload the file to /v1/files")
     if body.webhook_url is not None:

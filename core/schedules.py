@@ -17,8 +17,11 @@ Decisions:
   firings stay in SQL as history.
 - Cron expressions have five fields (or `@daily`-style aliases); seconds are refused, since
   beat looks only every `reconcile_interval_seconds`.
-- An S3 source is read with the service's own S3 endpoint and credentials, so the service's
-  own bucket is refused as a source: it holds every tenant's files.
+- An S3 source is read with the service's own S3 endpoint and credentials, so a tenant could
+  name any bucket those credentials reach. Only buckets listed in
+  `NIGHTOWL_SCHEDULE_S3_BUCKETS` may be sources (none by default), and the service's own bucket
+  never: it holds every tenant's files. Local folders likewise only below
+  `NIGHTOWL_SCHEDULE_LOCAL_ROOTS`.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from core.batches import parse_window
 from core.db.models import Schedule, ScheduleFiring, ScheduleObject
 from core.db.types import new_id, utcnow
 from core.errors import NotFound, Unprocessable
-from core.jobs import JobCreate, _checked_params, unknown_window
+from core.jobs import JobCreate, checked_params, unknown_window
+from core.netguard import check_url
 from core.settings import Settings
 
 _PLACEHOLDER_FILE = "file_placeholder"
@@ -169,7 +173,7 @@ def _check_template(settings: Settings, template: JobTemplate) -> None:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise Unprocessable(f"template.{where}: {first['msg']}") from None
-    _checked_params(body)  # the same kind and params check as POST /v1/jobs
+    checked_params(body)  # the same kind and params check as POST /v1/jobs
     if template.window is not None and template.window not in settings.window_table:
         raise Unprocessable("template: " + unknown_window(settings, template.window))
 
@@ -186,10 +190,20 @@ def validate_schedule(settings: Settings, body: ScheduleCreate) -> None:
     if isinstance(body.source, S3Source):
         if settings.s3_bucket and body.source.bucket == settings.s3_bucket:
             raise Unprocessable("source.bucket is the service's own storage bucket")
+        if body.source.bucket not in settings.schedule_s3_buckets:
+            allowed = (
+                ", ".join(settings.schedule_s3_buckets) or "none (NIGHTOWL_SCHEDULE_S3_BUCKETS)"
+            )
+            raise Unprocessable(
+                f"source.bucket {body.source.bucket!r} is not one schedules may read; "
+                f"allowed: {allowed}"
+            )
     else:
         local_root_of(settings, body.source.path)
     parse_window(body.completion_window)
     _check_template(settings, body.template)
+    if body.webhook_url is not None:
+        check_url(str(body.webhook_url), settings.fetch_allow_networks)
 
 
 def create_schedule(

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     # Schedules over a local folder may only read below one of these folders (none by default:
     # local sources are refused until an operator names the folders users may schedule over).
     schedule_local_roots: list[Path] = Field(default_factory=list)
+    # Likewise the S3 buckets (read with the service's credentials) schedules may list.
+    schedule_s3_buckets: list[str] = Field(default_factory=list)
 
     # Media kinds. The reduce passes (answers over audio notes, a video's summary) read at most
     # `reduce_context_tokens` of notes at once, condensing level by level past that.

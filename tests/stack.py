@@ -6,6 +6,7 @@ Used by the end-to-end tests and the benchmarks. Each process gets its settings 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -37,6 +38,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump(exclude_none=True).items():
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
+        elif isinstance(value, list | dict):
+            value = json.dumps(value, default=str)  # complex settings are read as JSON
         env[f"NIGHTOWL_{name.upper()}"] = str(value)
     env["PYTHONPATH"] = str(ROOT)
     return env

@@ -13,7 +13,8 @@ from core.db.models import Batch, Job
 from core.db.types import utcnow
 from core.errors import Conflict, NotFound
 from core.queue import Dispatcher
-from core.state import cancel_job
+from core.state import TERMINAL, cancel_job
+from core.webhooks import emit_job_event
 
 
 def get_batch(session: Session, tenant_id: str, batch_id: str) -> Batch:
@@ -44,7 +45,8 @@ def cancel_batch(session: Session, dispatcher: Dispatcher, tenant_id: str, batch
         raise Conflict(f"batch {batch_id} is already {batch.status}")
     batch.status, batch.cancelling_at = "cancelling", utcnow()
     for job in session.scalars(select(Job).where(Job.batch_id == batch.id)):
-        cancel_job(session, job)
+        if job.status not in TERMINAL and cancel_job(session, job):
+            emit_job_event(session, dispatcher, job)  # lines with their own webhook_url
     session.flush()
     on_commit(session, partial(dispatcher.batch, batch.id))
     return batch

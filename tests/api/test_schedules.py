@@ -134,6 +134,11 @@ def test_bad_schedules_answer_422_with_the_reason(
         (_body(inbox, filter={"min_bytes": 10, "max_bytes": 5}), "min_bytes"),
         (_body(inbox, completion_window="soon"), "completion_window"),
         (_body(inbox, surprise=True), "surprise"),
+        (
+            _body(inbox, source={"type": "s3", "bucket": "someone-elses", "prefix": ""}),
+            "allowed: none (NIGHTOWL_SCHEDULE_S3_BUCKETS)",
+        ),
+        (_body(inbox, webhook_url="http://169.254.169.254/latest"), "not a public address"),
     ]
     if svc.settings.s3_bucket:
         own = {"type": "s3", "bucket": svc.settings.s3_bucket, "prefix": "tenants/"}

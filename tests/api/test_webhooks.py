@@ -235,3 +235,28 @@ def test_deliveries_are_listed_per_tenant_and_the_secret_rotates(
     new = rotated.json()["secret"]
     assert new != mine and _get(hooked, key, "/v1/webhooks/secret")["secret"] == new
     assert hooked.client.get("/v1/webhooks/secret").status_code == 401
+
+
+def test_cancelling_a_batch_sends_job_cancelled_for_lines_with_their_own_url(
+    hooked: Service, receiver: Receiver
+) -> None:
+    key = _key(hooked, receiver)
+    pdf = _upload(hooked, key, pdf_bytes(OBSERVATORY_PAGES))
+    lines = [
+        {"custom_id": "quiet", "method": "POST", "url": "/v1/jobs", "body": _job_body(pdf)},
+        {
+            "custom_id": "loud",
+            "method": "POST",
+            "url": "/v1/jobs",
+            "body": _job_body(pdf, webhook_url=receiver.url),
+        },
+    ]
+    batch = _batch(hooked, key, lines, webhook_url=receiver.url).json()
+    cancelled = hooked.client.post(f"/v1/batches/{batch['id']}/cancel", headers=hooked.headers(key))
+    assert cancelled.status_code == 200, cancelled.text
+    hooked.dispatcher.drain()
+    assert sorted(receiver.events()) == ["batch.cancelled", "job.cancelled"]
+    job = next(
+        r.verified["data"] for r in receiver.requests if r.verified["type"] == "job.cancelled"
+    )
+    assert job["custom_id"] == "loud"

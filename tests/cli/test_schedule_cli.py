@@ -24,11 +24,18 @@ from worker.context import WorkerContext
 from worker.inline import InlineDispatcher
 from worker.schedules import fire_schedules
 
+CLI_BUCKET = f"cli-{secrets.token_hex(4)}"
+
 
 @pytest.fixture
 def api(tmp_path: Path, redis_url: str, s3_service: S3Service) -> Iterator[tuple[Stack, str]]:
     """A uvicorn API on SQLite and S3 (SeaweedFS); yields it and an API key."""
-    settings = Settings(home=tmp_path / "home", redis_url=redis_url, **s3_values(s3_service))  # type: ignore[arg-type]
+    settings = Settings(
+        home=tmp_path / "home",
+        redis_url=redis_url,
+        schedule_s3_buckets=[CLI_BUCKET],
+        **s3_values(s3_service),  # type: ignore[arg-type]
+    )
     upgrade(settings.sqlalchemy_url)
     db = Database(settings.sqlalchemy_url)
     with db.transaction() as session:
@@ -65,7 +72,7 @@ def test_source_and_param_parsing() -> None:
 def test_schedule_commands_over_rest(api: tuple[Stack, str], s3_service: S3Service) -> None:
     """create, list, show, pause, resume, firings and delete, and errors exit 1 with the reason."""
     stack, key = api
-    bucket = f"cli-{secrets.token_hex(4)}"
+    bucket = CLI_BUCKET
     s3_service.client().create_bucket(Bucket=bucket)
     s3_service.client().put_object(Bucket=bucket, Key="in/a.txt", Body=b"alpha")
     create = [

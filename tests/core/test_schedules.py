@@ -159,7 +159,7 @@ def test_s3_prefix_firings_submit_only_new_or_changed_objects(
     make_setup: MakeSetup, s3_service: S3Service, source_bucket: str
 ) -> None:
     """Filtered objects become one batch; later slots take only added or modified ones."""
-    setup = make_setup("postgres-s3")
+    setup = make_setup("postgres-s3", schedule_s3_buckets=[source_bucket])
     s3 = s3_service.client()
     for key, body in {
         "in/a.txt": b"alpha",
@@ -203,7 +203,7 @@ def test_an_unreachable_s3_source_fails_the_firing_with_the_reason(
     make_setup: MakeSetup,
 ) -> None:
     """A bucket that does not exist makes a `failed` firing that says why."""
-    setup = make_setup("postgres-s3")
+    setup = make_setup("postgres-s3", schedule_s3_buckets=["no-such-bucket-here"])
     setup.schedule(_s3_schedule("no-such-bucket-here"))
     [firing_id] = setup.fire(T0 + timedelta(hours=1))
     firing = setup.firing(firing_id)
@@ -383,7 +383,7 @@ def test_two_beat_processes_fire_each_slot_exactly_once(
     make_setup: MakeSetup, s3_service: S3Service, source_bucket: str
 ) -> None:
     """Two processes fire the same slots on PostgreSQL at once: one firing and batch per slot."""
-    setup = make_setup("postgres-s3")
+    setup = make_setup("postgres-s3", schedule_s3_buckets=[source_bucket])
     setup.schedule(_s3_schedule(source_bucket))
     s3 = s3_service.client()
     values = setup.ctx.settings.model_dump(mode="json")
@@ -418,7 +418,9 @@ def test_an_object_replaced_after_listing_is_left_for_the_next_slot(
     make_setup: MakeSetup, s3_service: S3Service, source_bucket: str, tmp_path: Path
 ) -> None:
     """Opening checks the listed version (S3 If-Match, folder size+mtime): a change is refused."""
-    setup = make_setup("postgres-s3", schedule_local_roots=[tmp_path])
+    setup = make_setup(
+        "postgres-s3", schedule_local_roots=[tmp_path], schedule_s3_buckets=[source_bucket]
+    )
     s3 = s3_service.client()
     s3.put_object(Bucket=source_bucket, Key="in/a.txt", Body=b"alpha")
     (tmp_path / "a.txt").write_bytes(b"alpha")
