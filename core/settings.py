@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     # Retries back off exponentially from `webhook_backoff_seconds` (with jitter), capped at
     # `webhook_max_backoff_seconds`, for at most `webhook_max_attempts` attempts in all.
-    webhook_max_attempts: int = Field(default=10, ge=1, le=30)
+    webhook_max_attempts: int = Field(default=15, ge=1, le=30)
     webhook_backoff_seconds: float = Field(default=5.0, gt=0)
     webhook_max_backoff_seconds: float = Field(default=3600.0, gt=0)
 
