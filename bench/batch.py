@@ -266,10 +266,11 @@ NOTES = """\
   tasks and `admit`s run between one job's tasks and the next's). Outside: the rest of the end to
   end time (single job: the POST, the hop to the worker, the poll's lag; batch: validation, the
   final `batch` task and the worker's gaps). Single-job rows are medians, so they do not add up.
-- One solo worker runs every task of both queues, so no overhead overlaps the model. A single job
-  pays its outside part in series while the worker idles (the client's POST and polling, the hops
-  to the worker); a batch keeps `bulk_in_flight` jobs queued, which removes that part, but each of
-  its lines also costs the worker a `batch` task (`refresh_batch`, `admit`) inside the spans."""
+- One solo worker runs every task of both queues, so its non-model work never overlaps the model.
+  A single job pays its outside part in series while the worker idles (the client's POST and
+  polling, the hops to the worker); a batch keeps `bulk_in_flight` jobs queued, which removes that
+  part, but each of its lines also costs the worker a `batch` task (`refresh_batch`, `admit`)
+  inside the spans."""
 
 
 def _terminate(signum: int, _frame: object) -> None:
