@@ -28,15 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import _report
-from bench.overhead import QUESTIONS, Api, model_seconds, ms, p90
-from core.auth import create_key
-from core.db import Database
-from core.migrate import upgrade
-from core.settings import Settings
-from tests.fixtures.backends import fresh_postgres_database, s3_values
-from tests.services import S3Service, start_postgres, start_seaweedfs, start_valkey
-from tests.stack import Stack
-from worker.engine import TINY, build_tiny_model
+from bench.overhead import QUESTIONS, Api, model_seconds, ms, p90, start_stack
 
 BATCH_POLL_SECONDS = 0.2
 LINE_TIMEOUT = 10.0  # seconds per line before the batch counts as stuck
@@ -142,30 +134,9 @@ def run_singles(api: Api, count: int, results: Results) -> None:
 
 def start(args: argparse.Namespace, tmp: Path, cleanup: contextlib.ExitStack) -> Api:
     """The services, the API and one solo worker under `tmp` (stopped by `cleanup`)."""
-    pg = cleanup.enter_context(start_postgres(tmp / "postgres"))
-    valkey = cleanup.enter_context(start_valkey(tmp / "valkey"))
-    s3 = S3Service.from_running(cleanup.enter_context(start_seaweedfs(tmp / "seaweedfs")))
-    build_tiny_model(tmp / "models" / TINY)
-    settings = Settings(
-        home=tmp / "home",
-        models_dir=tmp / "models",
-        model=TINY,
-        draft_model=TINY,
-        max_tokens=args.max_tokens,
-        bulk_in_flight=args.bulk_in_flight,
-        redis_url=valkey.url,
-        database_url=fresh_postgres_database(pg.url),
-        **s3_values(s3),  # type: ignore[arg-type]
+    stack, key = start_stack(
+        tmp, cleanup, max_tokens=args.max_tokens, bulk_in_flight=args.bulk_in_flight
     )
-    upgrade(settings.sqlalchemy_url)
-    db = Database(settings.sqlalchemy_url)
-    with db.transaction() as session:
-        key = create_key(session, "bench")
-    db.dispose()
-    stack = Stack(settings, tmp)
-    cleanup.callback(stack.stop)
-    stack.start_api()
-    stack.start_worker("w1")
     api = Api(stack, key)
     cleanup.callback(api.http.close)
     return api

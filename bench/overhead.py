@@ -31,7 +31,7 @@ from core.auth import create_key
 from core.db import Database
 from core.migrate import upgrade
 from core.settings import Settings
-from tests.fixtures.backends import fresh_postgres_database
+from tests.fixtures.backends import fresh_postgres_database, s3_values
 from tests.samples import OBSERVATORY_PAGES, pdf_bytes
 from tests.services import S3Service, start_postgres, start_seaweedfs, start_valkey
 from tests.stack import Stack
@@ -126,8 +126,9 @@ def model_seconds(job: dict[str, Any]) -> float:
     return float(usage.get("prefill_seconds", 0.0)) + float(usage.get("decode_seconds", 0.0))
 
 
-def run(args: argparse.Namespace, tmp: Path, cleanup: contextlib.ExitStack) -> Results:
-    """Start everything under `tmp` (stopped by `cleanup`), measure, return the numbers."""
+def start_stack(tmp: Path, cleanup: contextlib.ExitStack, **overrides: Any) -> tuple[Stack, str]:
+    """PostgreSQL, Valkey, SeaweedFS, the tiny model, the API and one solo worker (both queues)
+    under `tmp`, all stopped by `cleanup`; returns the stack and an API key."""
     pg = cleanup.enter_context(start_postgres(tmp / "postgres"))
     valkey = cleanup.enter_context(start_valkey(tmp / "valkey"))
     s3 = S3Service.from_running(cleanup.enter_context(start_seaweedfs(tmp / "seaweedfs")))
@@ -137,14 +138,9 @@ def run(args: argparse.Namespace, tmp: Path, cleanup: contextlib.ExitStack) -> R
         models_dir=tmp / "models",
         model=TINY,
         draft_model=TINY,
-        max_tokens=args.max_tokens,
         redis_url=valkey.url,
         database_url=fresh_postgres_database(pg.url),
-        s3_endpoint_url=s3.endpoint_url,
-        s3_bucket=s3.bucket,
-        s3_access_key_id=s3.access_key,
-        s3_secret_access_key=s3.secret_key,
-        s3_region=s3.region,
+        **(s3_values(s3) | overrides),  # type: ignore[arg-type]
     )
     upgrade(settings.sqlalchemy_url)
     db = Database(settings.sqlalchemy_url)
@@ -155,6 +151,13 @@ def run(args: argparse.Namespace, tmp: Path, cleanup: contextlib.ExitStack) -> R
     cleanup.callback(stack.stop)
     stack.start_api()
     stack.start_worker("w1")
+    return stack, key
+
+
+def run(args: argparse.Namespace, tmp: Path, cleanup: contextlib.ExitStack) -> Results:
+    """Start everything under `tmp` (stopped by `cleanup`), measure, return the numbers."""
+    stack, key = start_stack(tmp, cleanup, max_tokens=args.max_tokens)
+    settings = stack.settings
     noop_app = _noop.make_noop_app(settings)
     cleanup.callback(noop_app.close)
     _noop.start_worker(stack, noop_app)

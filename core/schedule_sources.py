@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core.errors import ServiceUnavailable
 from core.schedules import local_root_of
 from core.settings import Settings
+from core.storage import s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -60,21 +59,7 @@ class S3Prefix:
     """Objects under a prefix of a bucket, through the service's S3 endpoint and credentials."""
 
     def __init__(self, settings: Settings, bucket: str, prefix: str) -> None:
-        secret = settings.s3_secret_access_key
-        self.client: S3Client = boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            region_name=settings.s3_region,
-            aws_access_key_id=settings.s3_access_key_id,
-            aws_secret_access_key=secret.get_secret_value() if secret else None,
-            config=Config(
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=60,
-            ),
-        )
+        self.client: S3Client = s3_client(settings)
         self.bucket = bucket
         self.prefix = prefix
 

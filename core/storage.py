@@ -245,34 +245,36 @@ class S3Store:
             raise ServiceUnavailable(f"object storage unavailable: {exc}") from exc
 
 
+def s3_client(settings: Settings, endpoint_url: str | None = None) -> S3Client:
+    """A boto3 S3 client with the service's credentials, at `endpoint_url` (default: the
+    service's endpoint): path-style, bounded retries and timeouts."""
+    secret = settings.s3_secret_access_key
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url or settings.s3_endpoint_url,
+        region_name=settings.s3_region,
+        aws_access_key_id=settings.s3_access_key_id,
+        aws_secret_access_key=secret.get_secret_value() if secret else None,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+        ),
+    )
+
+
 def make_store(settings: Settings) -> ObjectStore:
     """The S3 store when S3 settings are given, else the local folder under `home`."""
     if not settings.s3_bucket:
         return LocalStore(settings.storage_dir)
-    secret = settings.s3_secret_access_key
-
-    def client(endpoint_url: str | None) -> S3Client:
-        return boto3.client(
-            "s3",
-            endpoint_url=endpoint_url,
-            region_name=settings.s3_region,
-            aws_access_key_id=settings.s3_access_key_id,
-            aws_secret_access_key=secret.get_secret_value() if secret else None,
-            config=Config(
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=60,
-            ),
-        )
-
     public = settings.s3_public_endpoint_url
     return S3Store(
-        client(settings.s3_endpoint_url),
+        s3_client(settings),
         settings.s3_bucket,
         settings.presign_expiry_seconds,
-        client(public) if public else None,
+        s3_client(settings, public) if public else None,
     )
 
 
