@@ -36,13 +36,20 @@ def configure_logging(settings: Settings) -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     # Libraries that log through the standard library (uvicorn, celery) go to stderr as well.
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr, force=True)
     # bm25s sets its own logger to DEBUG and reports every index it builds.
     logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+def _stderr_logger(*_: Any) -> structlog.PrintLogger:
+    """A logger to `sys.stderr` as it is at the time of the call: a harness that swaps stderr
+    (Click's CliRunner, pytest's capture) and later closes its stream must not take logging
+    down with it."""
+    return structlog.PrintLogger(sys.stderr)
 
 
 def get_logger(name: str | None = None) -> structlog.typing.FilteringBoundLogger:
