@@ -12,7 +12,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import Resources
+from api.ratelimit import KeyRateLimiter
 from api.routes import batches, files, health, jobs, schedules, webhooks
+from api.schemas import ERROR_RESPONSES
 from core.db import Database
 from core.db.types import new_id
 from core.errors import NightowlError
@@ -47,12 +49,13 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = resources is None
         app.state.resources = resources or build_resources(settings or Settings())
+        app.state.rate_limiter = KeyRateLimiter.from_settings(app.state.resources.settings)
         configure_logging(app.state.resources.settings)
         yield
         if own:
             app.state.resources.db.dispose()
 
-    app = FastAPI(title="nightowl", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="nightowl", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
     app.include_router(health.router)
     app.include_router(files.router)
     app.include_router(jobs.router)
@@ -73,7 +76,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     async def nightowl_error(_request: Request, exc: NightowlError) -> JSONResponse:
         if exc.http_status >= 500:
             log.warning("api.error", code=exc.code, message=exc.message)
-        headers = {"Retry-After": "5"} if exc.http_status == 503 else None
+        headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
         return _error(exc.http_status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.ratelimit import KeyRateLimiter
 from core.auth import Principal, authenticate
 from core.db import Database
 from core.errors import Unauthorized
@@ -55,6 +56,9 @@ def get_principal(request: Request, resources: ResourcesDep) -> Principal:
     with resources.db.transaction() as session:
         principal = authenticate(session, key.strip())
     bind_context(tenant_id=principal.tenant_id)
+    # Every authenticated route counts against its key's rate (api/ratelimit.py).
+    limiter: KeyRateLimiter = request.app.state.rate_limiter
+    limiter.hit(principal.key_id)
     return principal
 
 

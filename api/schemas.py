@@ -14,6 +14,8 @@ __all__ = ["JobCreate", "JobInput"]  # the request models live with job creation
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     code: str
     message: str
 
@@ -21,7 +23,17 @@ class ErrorBody(BaseModel):
 class ErrorOut(BaseModel):
     """Every error response: `{"error": {"code", "message"}}`."""
 
+    model_config = ConfigDict(extra="forbid")
+
     error: ErrorBody
+
+
+# Documented on every route (api/app.py), replacing FastAPI's default 422 schema, which is not
+# the body the error handlers send.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorOut, "description": "Client error: `{error: {code, message}}`"},
+    "5XX": {"model": ErrorOut, "description": "Server error: `{error: {code, message}}`"},
+}
 
 
 class FileOut(BaseModel):

@@ -140,6 +140,7 @@ def start_stack(tmp: Path, cleanup: contextlib.ExitStack, **overrides: Any) -> t
         draft_model=TINY,
         redis_url=valkey.url,
         database_url=fresh_postgres_database(pg.url),
+        rate_limit_requests=0,  # the benchmarks poll fast; a rate limit would time the limiter
         **(s3_values(s3) | overrides),  # type: ignore[arg-type]
     )
     upgrade(settings.sqlalchemy_url)

@@ -139,10 +139,15 @@ def keys_revoke(
     """Revoke an API key; it is refused from the next request on."""
     from core.auth import revoke_key
     from core.db import Database
+    from core.errors import Conflict
 
     settings = _settings()
-    with Database(settings.sqlalchemy_url).transaction() as session:
-        count = revoke_key(session, key_id)
+    try:
+        with Database(settings.sqlalchemy_url).transaction() as session:
+            count = revoke_key(session, key_id)
+    except Conflict as exc:
+        console.print(f"[red]{exc.message}")
+        raise typer.Exit(1) from None
     console.print(f"revoked {count} key(s)")
     if not count:
         raise typer.Exit(1)

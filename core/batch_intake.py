@@ -29,6 +29,7 @@ from core.files import get_file, store_file
 from core.jobs import JobCreate, create_job, unknown_window
 from core.netguard import check_url
 from core.queue import Dispatcher
+from core.quota import check_queue_quota
 from core.settings import Settings
 from core.storage import ObjectStore
 from core.webhooks import emit_batch_event
@@ -136,6 +137,8 @@ def create_batch(
         raise TooLarge(
             f"the input file has {len(numbered)} lines; the limit is {settings.batch_max_lines}"
         )
+    # Before any job is made, so a batch over the cap leaves nothing behind.
+    check_queue_quota(session, settings, batch.tenant_id, adding=len(numbered))
     errors = _create_jobs(session, dispatcher, settings, batch, numbered)
     if not numbered:
         errors = [_error(0, "empty_file", "the input file has no requests")]

@@ -10,6 +10,9 @@
     ├── Unprocessable        422  unprocessable      a well-formed request that names nothing we do
     │   └── FetchBlocked     422  fetch_blocked      an outbound URL the SSRF guard refuses
     │       └── HostUnresolved  422  fetch_blocked   its host does not resolve now (retryable)
+    ├── FetchFailed          502  fetch_failed       a url input that could not be fetched
+    ├── RateLimited          429  rate_limited       a key over its request rate (Retry-After)
+    ├── QueueFull            429  queue_full         a tenant over its cap of unfinished jobs
     ├── ServiceUnavailable   503  unavailable        database, broker or storage down (retryable)
     └── EngineError          500  engine_error       the model failed or cannot be loaded
 
@@ -28,6 +31,8 @@ class NightowlError(Exception):
     code: ClassVar[str] = "internal_error"
     http_status: ClassVar[int] = 500
     retryable: ClassVar[bool] = False
+    # Seconds a client should wait before trying again; sent as the Retry-After header.
+    retry_after: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -85,10 +90,38 @@ class HostUnresolved(FetchBlocked):
     retryable = True
 
 
+class FetchFailed(NightowlError):
+    """A url input the guard allowed but that did not arrive: HTTP errors, too many redirects,
+    timeouts. The fetch retries transient failures itself, so this one is final."""
+
+    code = "fetch_failed"
+    http_status = 502
+
+
+class RateLimited(NightowlError):
+    """An API key sent more requests than its rate allows; it may retry after `retry_after`."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QueueFull(NightowlError):
+    """The tenant already has as many unfinished jobs as it may; new ones wait until some end."""
+
+    code = "queue_full"
+    http_status = 429
+    retry_after = 60
+
+
 class ServiceUnavailable(NightowlError):
     code = "unavailable"
     http_status = 503
     retryable = True
+    retry_after = 5
 
 
 class EngineError(NightowlError):

@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     presign_expiry_seconds: int = Field(default=300, ge=10, le=3600)
 
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    # How long an S3 call keeps trying an unreachable endpoint before `unavailable` (storage.py).
+    storage_retry_seconds: float = Field(default=30.0, ge=0)
+    # Per API key: at most `rate_limit_requests` requests in any `rate_limit_window_seconds`
+    # (a moving window, kept in Redis when `redis_url` is set so API processes share it, else in
+    # memory); over it, 429 with Retry-After. 0 turns the limit off. api/ratelimit.py.
+    rate_limit_requests: int = Field(default=600, ge=0)
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=86400)
+    # A tenant's unfinished jobs (scheduled, queued, running) at most; past it, job and batch
+    # submissions answer 429 queue_full until some finish (core/quota.py).
+    tenant_max_queued_jobs: int = Field(default=100_000, ge=1)
 
     # Queue and state machine.
     visibility_timeout_seconds: int = Field(default=7200, ge=5)
@@ -92,6 +102,15 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=15, ge=1, le=30)
     webhook_backoff_seconds: float = Field(default=5.0, gt=0)
     webhook_max_backoff_seconds: float = Field(default=3600.0, gt=0)
+    # url inputs (worker/fetch.py): each connect or read waits at most `fetch_timeout_seconds`,
+    # the whole fetch (redirects and retries included) at most `fetch_total_seconds`, which must
+    # stay well below `lease_seconds`; at most `fetch_max_redirects` redirects, each checked
+    # again; connection errors, 5xx and 429 are tried again `fetch_retries` times. The body is
+    # capped at `max_upload_bytes`, like an upload.
+    fetch_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    fetch_total_seconds: float = Field(default=600.0, gt=0)
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    fetch_retries: int = Field(default=2, ge=0, le=10)
 
     # Schedules over a local folder may only read below one of these folders (none by default:
     # local sources are refused until an operator names the folders users may schedule over).
@@ -115,6 +134,8 @@ class Settings(BaseSettings):
     # A test-only fault point: seconds an infer task waits after its claim, so a test can kill it
     # mid-chunk. Refused in production.
     fault_chunk_delay_seconds: float = Field(default=0.0, ge=0)
+    # A test-only fault point: the named place where the process crashes (core/faults.py).
+    fault_crash_at: str | None = None
 
     @model_validator(mode="after")
     def _fail_closed(self) -> Settings:
@@ -132,7 +153,7 @@ class Settings(BaseSettings):
         from core.windows import parse_windows  # validates names, times and time zones
 
         parse_windows(self.windows, self.window_timezone)
-        if self.env == "production" and self.fault_chunk_delay_seconds:
+        if self.env == "production" and (self.fault_chunk_delay_seconds or self.fault_crash_at):
             raise ValueError("fault points are for tests; unset them in production")
         return self
 

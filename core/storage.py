@@ -2,7 +2,10 @@
 
 Keys are derived from ids (`tenants/{tenant}/files/{file}`, `tenants/{tenant}/jobs/{job}/...`),
 never from user file names. Uploads stream through a reader that counts and hashes, and stop with
-`TooLarge` as soon as the cap is passed.
+`TooLarge` as soon as the cap is passed. The S3 store rides out a short outage (a restart of the
+S3 service): a call that cannot reach the endpoint is tried again with backoff for up to
+`storage_retry_seconds`, then fails with `ServiceUnavailable`; otherwise every worker stage
+running during a restart would burn its attempts within a second and fail its job.
 """
 
 from __future__ import annotations
@@ -11,14 +14,21 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+)
 
 from core.errors import NotFound, ServiceUnavailable, TooLarge
 from core.settings import Settings
@@ -27,6 +37,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _READ_SIZE = 1024 * 1024
+_UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -175,8 +187,10 @@ class S3Store:
         bucket: str,
         presign_expiry_seconds: int,
         presign_client: S3Client | None = None,
+        retry_seconds: float = 0.0,
     ) -> None:
         self.client = client
+        self.retry_seconds = retry_seconds
         self.bucket = bucket
         self.presign_expiry_seconds = presign_expiry_seconds
         # Presigning is local (no request); a second client signs for the public endpoint.
@@ -191,10 +205,24 @@ class S3Store:
             raise ServiceUnavailable(f"object storage failed: {exc}") from exc
         return StoredObject(key, reader.size, reader.digest.hexdigest())
 
+    def _reaching(self, call: Callable[[], _T]) -> _T:
+        """`call()`, tried again with backoff while the endpoint is unreachable (bounded)."""
+        deadline, pause = time.monotonic() + self.retry_seconds, 0.25
+        while True:
+            try:
+                return call()
+            except _UNREACHABLE:
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 4.0)
+
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         try:
-            self.client.put_object(
-                Bucket=self.bucket, Key=validate_key(key), Body=data, ContentType=content_type
+            self._reaching(
+                lambda: self.client.put_object(
+                    Bucket=self.bucket, Key=validate_key(key), Body=data, ContentType=content_type
+                )
             )
         except (BotoCoreError, ClientError) as exc:
             raise ServiceUnavailable(f"object storage failed: {exc}") from exc
@@ -204,7 +232,9 @@ class S3Store:
 
     def iter_bytes(self, key: str) -> Iterator[bytes]:
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=validate_key(key))["Body"]
+            body = self._reaching(
+                lambda: self.client.get_object(Bucket=self.bucket, Key=validate_key(key))
+            )["Body"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise NotFound(f"no object {key}") from None
@@ -220,7 +250,9 @@ class S3Store:
 
     def exists(self, key: str) -> bool:
         try:
-            self.client.head_object(Bucket=self.bucket, Key=validate_key(key))
+            self._reaching(
+                lambda: self.client.head_object(Bucket=self.bucket, Key=validate_key(key))
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
                 return False
@@ -275,6 +307,7 @@ def make_store(settings: Settings) -> ObjectStore:
         settings.s3_bucket,
         settings.presign_expiry_seconds,
         s3_client(settings, public) if public else None,
+        settings.storage_retry_seconds,
     )
 
 

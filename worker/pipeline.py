@@ -21,6 +21,7 @@ from core.db import on_commit
 from core.db.models import Chunk, File, Job
 from core.errors import NightowlError
 from core.fairness import admit
+from core.faults import crash_after_commit, crash_point
 from core.logging import bound_context, get_logger
 from core.state import (
     Claim,
@@ -40,6 +41,7 @@ from core.storage import job_key
 from core.usage import sum_usage
 from core.webhooks import emit_job_event
 from worker.context import WorkerContext
+from worker.fetch import fetch_url_input
 from worker.kinds import PIPELINES, ChunkResult, JobInfo, MoreChunks
 
 log = get_logger("worker")
@@ -137,6 +139,7 @@ def plan_job(ctx: WorkerContext, job_id: str) -> None:
             return
         claim, job = claimed
         try:
+            job = fetch_url_input(ctx, claim, job)  # a `url` input becomes a file first
             specs = PIPELINES[job.kind].plan(ctx, job)
         except Exception as exc:
             _record_job_failure(ctx, claim, "planning", exc, job.priority)
@@ -146,6 +149,7 @@ def plan_job(ctx: WorkerContext, job_id: str) -> None:
             if ids is None:
                 log.info("job.plan.stale", attempt=claim.attempt)
                 return
+            crash_after_commit(session, ctx.settings, "plan.after_commit")
             for chunk_id in ids:
                 on_commit(session, partial(ctx.dispatcher.infer, chunk_id, job.priority))
         log.info("job.planned", chunks=len(ids), attempt=claim.attempt)
@@ -178,6 +182,7 @@ def infer_chunk(ctx: WorkerContext, chunk_id: str) -> None:
         with bound_context(job_id=info.id, attempt=claim.attempt):
             if ctx.settings.fault_chunk_delay_seconds:
                 time.sleep(ctx.settings.fault_chunk_delay_seconds)
+            crash_point(ctx.settings, "infer.before_model", str(info.params))
             started = time.perf_counter()
             try:
                 output, usage = PIPELINES[info.kind].infer(ctx, info, spec)
@@ -190,6 +195,7 @@ def infer_chunk(ctx: WorkerContext, chunk_id: str) -> None:
                 finished_job = complete_chunk(session, claim, output, usage)
                 if finished_job is not None:
                     on_commit(session, lambda: ctx.dispatcher.finalize(finished_job, info.priority))
+            crash_point(ctx.settings, "infer.after_result")
             log.info(
                 "job.chunk.done",
                 seconds=round(time.perf_counter() - started, 3),

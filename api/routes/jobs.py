@@ -13,6 +13,7 @@ from api.schemas import JobCreate, JobList, JobOut
 from api.services import jobs as service
 from core import jobs as jobs_core
 from core.errors import NotFound
+from core.faults import crash_after_commit
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 JobStatus = Literal["scheduled", "queued", "running", "succeeded", "failed", "cancelled", "expired"]
@@ -37,6 +38,7 @@ def create_job(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JobOut:
     """Submit a job; it is queued after the row commits. Same Idempotency-Key, same job."""
+    crash_after_commit(session, resources.settings, "api.job.after_commit")  # tests only
     job, created = jobs_core.create_job(
         session,
         resources.dispatcher,

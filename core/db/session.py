@@ -2,7 +2,9 @@
 
 `Database.transaction()` is the only commit point. Work that must happen only once the rows are
 durable (publishing a queue message) is registered with `on_commit` and runs after the commit; it
-is dropped on rollback. On SQLite every transaction starts with `BEGIN IMMEDIATE`, so a
+is dropped on rollback; once the commit is done, a callback that fails (the broker is down) is
+logged and not raised, since the caller cannot undo the commit and the reconciler re-sends lost
+messages from the rows. On SQLite every transaction starts with `BEGIN IMMEDIATE`, so a
 read-then-write cannot interleave with another writer (SQLite is the one-machine default).
 """
 
@@ -18,8 +20,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import ServiceUnavailable
+from core.logging import get_logger
 
 _AFTER_COMMIT = "nightowl.after_commit"
+log = get_logger("db")
 
 
 def _make_engine(url: str) -> Engine:
@@ -74,7 +78,10 @@ class Database:
             callbacks = session.info.pop(_AFTER_COMMIT, [])
             session.close()
         for callback in callbacks:
-            callback()
+            try:
+                callback()
+            except Exception as exc:  # the rows are durable: the reconciler takes it from here
+                log.warning("db.after_commit.failed", error=f"{type(exc).__name__}: {exc}")
 
     def check(self) -> None:
         """Raise ServiceUnavailable unless the database answers a query."""

@@ -151,7 +151,7 @@ def test_bad_job_requests_get_the_right_status(service: Service) -> None:
         ({"input": {"file_id": audio_id}}, 415, "unsupported_media"),
         ({"priority": 42}, 422, "invalid_request"),
         ({"webhook_url": "http://127.0.0.1/hook"}, 422, "fetch_blocked"),
-        ({"input": {"url": "https://example.com/a.pdf"}}, 422, "unprocessable"),
+        ({"input": {"url": "http://10.0.0.1/a.pdf"}}, 422, "fetch_blocked"),
     ]
     for extra, status, code in cases:
         response = _submit(service, key, file_id, **extra)

@@ -8,10 +8,12 @@ text boxes are left out: they repeat on every page or sit outside the reading or
 from __future__ import annotations
 
 import re
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import docx
 from docx.document import Document
@@ -39,6 +41,14 @@ _OPEN_ERRORS = (
     EOFError,
     NotImplementedError,
 )
+# A large member inflating more than this many times its stored size is a bomb, not a document
+# (Word's XML compresses about 5-20 times; a run of zeros about 1000 times).
+_MAX_RATIO = 200
+_RATIO_FLOOR_BYTES = 1024 * 1024
+# A zip local file header: signature, version, flags, method, time, date, crc, sizes, two lengths.
+_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
+_LOCAL_SIGNATURE = 0x04034B50
+_PIECE = 64 * 1024
 _HEADING_STYLE = re.compile(r"(title|heading [1-3])", re.IGNORECASE)
 _HEADING_OUTLINE_LEVELS = frozenset({"0", "1", "2"})
 # Runs that are shown: not deleted or moved away, and not inside a text box nested in the paragraph.
@@ -73,15 +83,67 @@ def read_docx_sections(path: Path, limits: DocumentLimits) -> list[Page]:
 
 
 def _check_archive(path: Path, max_bytes: int) -> None:
-    """Refuse a file that is not a zip, or whose members declare more than max_bytes in total."""
+    """Refuse a file that is not a zip, or that would inflate past `max_bytes` when opened.
+
+    Three checks before python-docx reads a byte: the declared sizes in total, the declared ratio
+    of each large member, and then each member inflated in small pieces (constant memory) to see
+    that its data really ends at its declared size. The last one matters: zipfile cuts a member's
+    output at its declared size, but only after inflating everything one `read()` asks for, so a
+    member that lies about its size would otherwise be inflated whole, in memory.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
-            # zipfile never inflates a member past its declared size, so the sum bounds the work.
-            total = sum(member.file_size for member in archive.infolist())
-    except (zipfile.BadZipFile, EOFError, ValueError) as error:
+            members = archive.infolist()
+            total = sum(member.file_size for member in members)
+            if total > max_bytes:
+                raise TooLarge(f"document expands to {total} bytes; the limit is {max_bytes}")
+            for member in members:
+                if member.file_size > _RATIO_FLOOR_BYTES and (
+                    member.file_size > _MAX_RATIO * max(member.compress_size, 1)
+                ):
+                    raise TooLarge(
+                        f"document member {member.filename!r} expands {member.file_size} bytes "
+                        f"from {member.compress_size}: more than {_MAX_RATIO} times"
+                    )
+            with path.open("rb") as raw:
+                for member in members:
+                    _check_member_size(raw, member)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, struct.error) as error:
         raise InvalidInput(_NOT_A_DOCX) from error
-    if total > max_bytes:
-        raise TooLarge(f"document expands to {total} bytes; the limit is {max_bytes}")
+
+
+def _check_member_size(raw: BinaryIO, member: zipfile.ZipInfo) -> None:
+    """Inflate one member's stored data piece by piece; TooLarge if it passes its declared size."""
+    if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise InvalidInput(_NOT_A_DOCX)  # Word writes only these two
+    raw.seek(member.header_offset)
+    header = raw.read(_LOCAL_HEADER.size)
+    signature, *_fields, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+    if signature != _LOCAL_SIGNATURE:
+        raise InvalidInput(_NOT_A_DOCX)
+    raw.seek(member.header_offset + _LOCAL_HEADER.size + name_length + extra_length)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS) if member.compress_type else None
+    left, produced = member.compress_size, 0
+    while left > 0:
+        data = raw.read(min(left, _PIECE))
+        if not data:
+            raise EOFError(f"{member.filename} is truncated")
+        left -= len(data)
+        while data:
+            if inflater is None:
+                produced += len(data)
+                break
+            produced += len(inflater.decompress(data, _PIECE))
+            data = inflater.unconsumed_tail
+            if produced > member.file_size:
+                break
+        if inflater is not None and left == 0 and produced <= member.file_size:
+            produced += len(inflater.flush())  # what a full last piece left inside zlib
+        if produced > member.file_size:
+            raise TooLarge(
+                f"document member {member.filename!r} inflates past its declared "
+                f"{member.file_size} bytes"
+            )
 
 
 def _blocks(container: BaseOxmlElement) -> Iterator[BaseOxmlElement]:

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from worker.kinds.base import ChunkResult, MoreChunks
+from worker.kinds.data import neutralise
 
 CHARS_PER_TOKEN = 3
 PROMPT_RESERVE = 512
@@ -28,8 +29,14 @@ def clock(seconds: float) -> str:
 
 
 def timed_block(notes: list[Note]) -> str:
-    """The notes as text, each headed by its `[hh:mm:ss-hh:mm:ss]` range."""
-    return "\n\n".join(f"[{clock(n['start'])}-{clock(n['end'])}]\n{n['text']}" for n in notes)
+    """The notes between `<notes>` markers, each headed by its `[hh:mm:ss-hh:mm:ss]` range.
+
+    Notes come from what was said or shown in the media: data, so their text is neutralised.
+    """
+    body = "\n\n".join(
+        f"[{clock(n['start'])}-{clock(n['end'])}]\n{neutralise(n['text'])}" for n in notes
+    )
+    return f"<notes>\n{body}\n</notes>"
 
 
 def estimated_tokens(notes: list[Note]) -> int:

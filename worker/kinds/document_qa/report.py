@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from worker.kinds.data import inert_markdown
+
 
 def answers_markdown(result: dict[str, Any], filename: str | None) -> str:
     """Render a document.qa result as Markdown."""
@@ -17,8 +19,10 @@ def answers_markdown(result: dict[str, Any], filename: str | None) -> str:
         "",
     ]
     for number, item in enumerate(result["answers"], 1):
-        lines += [f"## {number}. {item['question']}", "", item["answer"] or "_(no answer)_", ""]
+        answer = inert_markdown(item["answer"]) if item["answer"] else "_(no answer)_"
+        lines += [f"## {number}. {inert_markdown(item['question'])}", "", answer, ""]
         for c in item["citations"]:
-            lines.append(f"- {unit} {c['page']} ({c['passage_id']}): \u201c{c['quote']}\u201d")
+            quote = inert_markdown(c["quote"])
+            lines.append(f"- {unit} {c['page']} ({c['passage_id']}): \u201c{quote}\u201d")
         lines.append("")
     return "\n".join(lines)
