@@ -4,11 +4,9 @@ real HTTP server on 127.0.0.1 (allow-listed), its redirects, caps and failures, 
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -17,48 +15,12 @@ from sqlalchemy import func, select
 from core.db.models import File, Job
 from core.sniff import PDF
 from tests.fixtures.backends import Service
+from tests.origin import Origin, Route
 from tests.samples import OBSERVATORY_PAGES, pdf_bytes
 from tests.worker.test_pipeline import FlakyStore
 
-Route = Callable[[BaseHTTPRequestHandler], None]
 QUESTIONS = {"questions": ["Who founded the observatory?"]}
 ALLOW_LOOPBACK = {"fetch_allow_networks": ["127.0.0.1/32"]}
-
-
-class Origin:
-    """An HTTP/1.0 server on 127.0.0.1 answering each path with its route, recording requests."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Route] = {}
-        self.requests: list[tuple[str, str]] = []  # (path, Host header)
-        origin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                origin.requests.append((self.path, self.headers.get("host", "")))
-                route = origin.routes.get(self.path)
-                if route is None:
-                    self.send_error(404)
-                    return
-                # The client may stop reading, as it should past a cap.
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    route(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
-
-    def paths(self) -> list[str]:
-        return [path for path, _host in self.requests]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture

@@ -5,12 +5,9 @@ without FFmpeg reaching for another file or the network."""
 from __future__ import annotations
 
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import av
 import numpy as np
@@ -19,44 +16,19 @@ import pytest
 from core.errors import InvalidInput, TooLarge, UnsupportedMedia
 from tests.fixtures.backends import Service
 from tests.media_samples import tone_bursts, write_multitrack_audio
+from tests.origin import Origin
 from worker.media import probe_audio, probe_video
 
 Probe = Callable[[Path], object]
 PROBES: dict[str, Probe] = {"audio": probe_audio, "video": probe_video}
 
 
-class CountingServer:
-    """An HTTP server on 127.0.0.1 that only counts the requests it gets."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.requests += 1
-                self.send_error(404)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture
-def server() -> Iterator[CountingServer]:
-    """A running counting server."""
-    counting = CountingServer()
-    yield counting
-    counting.close()
+def server() -> Iterator[Origin]:
+    """A running origin with no routes: it only records the requests it gets."""
+    origin = Origin()
+    yield origin
+    origin.close()
 
 
 def hls(segment: str) -> str:
@@ -66,7 +38,7 @@ def hls(segment: str) -> str:
 @pytest.mark.parametrize("kind", ["audio", "video"])
 @pytest.mark.parametrize("name", ["clip.mp4", "clip.ts", "clip.mkv", "clip.m3u8"])
 def test_hls_playlist_under_any_name_never_fetches_its_segment(
-    tmp_path: Path, server: CountingServer, name: str, kind: str
+    tmp_path: Path, server: Origin, name: str, kind: str
 ) -> None:
     """An HLS playlist pointing at a URL, named like a video (or as itself), is refused as a
     playlist by both probes, and its URL is never requested."""
@@ -74,13 +46,13 @@ def test_hls_playlist_under_any_name_never_fetches_its_segment(
     playlist.write_text(hls(server.url("/segment.ts")))
     with pytest.raises(UnsupportedMedia, match=r"^the media format 'hls' .*is not supported"):
         PROBES[kind](playlist)
-    assert server.requests == 0
+    assert server.requests == []
 
 
 @pytest.mark.parametrize("kind", ["audio", "video"])
 @pytest.mark.parametrize("name", ["list.ffconcat", "clip.mp4", "clip.txt"])
 def test_concat_script_never_opens_what_it_lists(
-    tmp_path: Path, server: CountingServer, name: str, kind: str
+    tmp_path: Path, server: Origin, name: str, kind: str
 ) -> None:
     """An ffconcat script listing a URL and a local file is refused under any name, opening
     neither (the local file is /etc/passwd: it must never be read as media)."""
@@ -88,12 +60,12 @@ def test_concat_script_never_opens_what_it_lists(
     script.write_text(f"ffconcat version 1.0\nfile {server.url('/a.wav')}\nfile /etc/passwd\n")
     with pytest.raises(UnsupportedMedia, match=r"^the media format 'concat' is not supported"):
         PROBES[kind](script)
-    assert server.requests == 0
+    assert server.requests == []
 
 
 @pytest.mark.parametrize("kind", ["audio.transcribe", "video.caption"])
 def test_uploaded_playlist_is_text_and_no_media_job_takes_it(
-    service: Service, server: CountingServer, kind: str
+    service: Service, server: Origin, kind: str
 ) -> None:
     """An .m3u8 uploaded as a file is sniffed as text, so media jobs refuse it (415) up front."""
     key = service.new_key("acme")
@@ -107,7 +79,7 @@ def test_uploaded_playlist_is_text_and_no_media_job_takes_it(
     job = {"kind": kind, "input": {"file_id": upload.json()["id"]}}
     answer = service.client.post("/v1/jobs", json=job, headers=service.headers(key))
     assert (answer.status_code, answer.json()["error"]["code"]) == (415, "unsupported_media")
-    assert server.requests == 0
+    assert server.requests == []
 
 
 @pytest.mark.parametrize("kind", ["audio", "video"])
