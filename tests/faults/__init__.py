@@ -1,0 +1,1 @@
+"""Fault injection over the real processes: see `harness.py` and `scenarios.py`."""
