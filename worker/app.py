@@ -28,7 +28,7 @@ from core.queue import (
 )
 from core.settings import Settings
 from worker.context import WorkerContext
-from worker.pipeline import finalize_job, infer_chunk, plan_job, refresh_batch_step
+from worker.stages import finalize_job, infer_chunk, plan_job, refresh_batch_step
 from worker.reconcile import reconcile as reconcile_pass
 from worker.webhooks import deliver_webhook
 

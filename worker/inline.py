@@ -38,7 +38,7 @@ class InlineDispatcher:
 
     def drain(self, on_step: Callable[[str, str], None] | None = None) -> int:
         """Run queued stages (and those they queue) until none is left; returns how many ran."""
-        from worker.pipeline import finalize_job, infer_chunk, plan_job, refresh_batch_step
+        from worker.stages import finalize_job, infer_chunk, plan_job, refresh_batch_step
         from worker.webhooks import deliver_webhook
 
         assert self.context is not None, "bind a WorkerContext first"

@@ -16,7 +16,7 @@ from core.state import claim_chunk
 from core.storage import ObjectStore, StoredObject
 from tests.fixtures.backends import Service
 from tests.samples import OBSERVATORY_PAGES, pdf_bytes
-from worker.pipeline import plan_job
+from worker.stages import plan_job
 from worker.reconcile import reconcile
 
 
