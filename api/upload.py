@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -20,30 +19,19 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from core.errors import InvalidInput, TooLarge, UnsupportedMedia
+from core.files import clean_filename
 
 MAX_FIELDS = 16
 MAX_FIELD_BYTES = 64 * 1024
-HEAD_BYTES = 8192
 
 
 @dataclass
 class ReceivedFile:
-    """An upload on local disk: its path, the client's (sanitised) name and its first bytes."""
+    """An upload on local disk: its path, the client's (sanitised) name and its size."""
 
     path: Path
     filename: str
     size: int
-    head: bytes
-
-
-def clean_filename(raw: str) -> str:
-    """A display name: the last path component, no control characters, at most 255 characters.
-
-    It is shown back to the user and used in Content-Disposition, never in a key or a path.
-    """
-    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip(" .")
-    return name[:255] or "upload"
 
 
 class _Receiver:
@@ -51,7 +39,6 @@ class _Receiver:
         self.max_bytes = max_bytes
         self.spool = spool
         self.size = 0
-        self.head = bytearray()
         self.fields = 0
         self.filename: str | None = None
         self._field_bytes = 0
@@ -94,8 +81,6 @@ class _Receiver:
         self.size += len(piece)
         if self.size > self.max_bytes:
             raise TooLarge(f"upload exceeds the limit of {self.max_bytes} bytes")
-        if len(self.head) < HEAD_BYTES:
-            self.head += piece[: HEAD_BYTES - len(self.head)]
         self.spool.write(piece)
 
 
@@ -140,4 +125,4 @@ async def receive_file(request: Request, max_bytes: int) -> ReceivedFile:
     if receiver.filename is None:
         _discard(name)
         raise InvalidInput("no file: send it in a multipart field named 'file' with a filename")
-    return ReceivedFile(Path(name), receiver.filename, receiver.size, bytes(receiver.head))
+    return ReceivedFile(Path(name), receiver.filename, receiver.size)

@@ -2,7 +2,7 @@
 
     python -m bench._audio_worker baseline      imports only
     python -m bench._audio_worker work FILE     plan (probe + envelope + windows), then
-                                                decode_window of every window, one after another
+                                                decode_clip of every window, one after another
 
 Prints one JSON line. Peaks are the kernel's high-water mark of this process's own memory
 (`VmHWM`), not `ru_maxrss`: Linux carries the parent's RSS at the moment of the spawn into the
@@ -11,15 +11,14 @@ child's `ru_maxrss` across exec, so a child spawned by a big parent reports the 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bench._memory import peak_kib, reset_peak, ru_maxrss_kib
-from worker.media import AudioLimits, decode_window, energy_envelope, plan_windows, probe_audio
+from bench._memory import child_main, peak_kib, reset_peak
+from worker.media import AudioLimits, decode_clip, energy_envelope, plan_clips, probe_audio
 
 WINDOW_SECONDS = 20.0  # the planner's defaults (job params window_seconds / overlap_seconds)
 OVERLAP_SECONDS = 1.0
@@ -32,19 +31,19 @@ def work(path: Path) -> dict[str, float | int | bool]:
     probe = probe_audio(path, limits=AudioLimits())
     envelope = energy_envelope(path, probe)
     envelope_peak = peak_kib()
-    windows = plan_windows(envelope, window_seconds=WINDOW_SECONDS, overlap_seconds=OVERLAP_SECONDS)
+    windows = plan_clips(envelope, clip_seconds=WINDOW_SECONDS, overlap_seconds=OVERLAP_SECONDS)
     plan_peak = peak_kib()
     planned = time.perf_counter()
     separate, decode_from = reset_peak(), peak_kib("VmRSS")
     samples = 0
     for window in windows:
-        audio: np.ndarray = decode_window(path, probe, window.start, window.end)
+        audio: np.ndarray = decode_clip(path, probe, window.start, window.end)
         samples += audio.size
     decoded, decode_peak = time.perf_counter() - planned, peak_kib()
     return {
         "imported_kib": imported,
         "envelope_peak_kib": envelope_peak,  # probe + envelope
-        "plan_peak_kib": plan_peak,  # and plan_windows
+        "plan_peak_kib": plan_peak,  # and plan_clips
         # With `separate`, the decode phase's own peak; else the whole run's.
         "decode_peak_kib": decode_peak,
         "decode_from_kib": decode_from,  # RSS when the decode phase began
@@ -59,16 +58,6 @@ def work(path: Path) -> dict[str, float | int | bool]:
     }
 
 
-def main(argv: list[str]) -> None:
-    if argv[:1] == ["baseline"]:
-        result: dict[str, float | int | bool] = {"imported_kib": peak_kib()}
-    elif argv[:1] == ["work"] and len(argv) == 2:
-        result = work(Path(argv[1]))
-    else:
-        raise SystemExit("usage: python -m bench._audio_worker baseline | work FILE")
-    result["ru_maxrss_kib"] = ru_maxrss_kib()
-    print(json.dumps(result), flush=True)
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    usage = "python -m bench._audio_worker baseline | work FILE"
+    child_main(sys.argv[1:], usage, 1, lambda file: work(Path(file)))

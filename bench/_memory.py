@@ -1,4 +1,5 @@
-"""Peak memory of this process, read the way the benchmarks' child processes report it.
+"""Peak memory of this process, read the way the benchmarks' child processes report it, and the
+children's command line: `baseline | work ARGS...`, one JSON line out (`_report.run_child`).
 
 A child's ru_maxrss starts at its parent's RSS on Linux, so the children read their own VmHWM
 from /proc and reset it between phases.
@@ -6,9 +7,12 @@ from /proc and reset it between phases.
 
 from __future__ import annotations
 
+import json
 import resource
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -38,3 +42,18 @@ def reset_peak() -> bool:
     except OSError:
         return False
     return True
+
+
+def child_main(
+    argv: list[str], usage: str, operands: int, work: Callable[..., dict[str, Any]]
+) -> None:
+    """A child's command line: `baseline` (imports only) or `work` with `operands` arguments;
+    prints the result and ru_maxrss as one JSON line."""
+    if argv[:1] == ["baseline"]:
+        result: dict[str, Any] = {"imported_kib": peak_kib()}
+    elif argv[:1] == ["work"] and len(argv) == 1 + operands:
+        result = work(*argv[1:])
+    else:
+        raise SystemExit(f"usage: {usage}")
+    result["ru_maxrss_kib"] = ru_maxrss_kib()
+    print(json.dumps(result), flush=True)

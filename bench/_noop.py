@@ -30,7 +30,7 @@ from core.queue import make_celery
 from core.settings import Settings
 
 if TYPE_CHECKING:
-    from tests.stack import Process, Stack
+    from testkit.stack import Process, Stack
 
 NOOP_TASK = "bench.noop"
 NOOP_QUEUE = "bench.noop"
@@ -98,7 +98,7 @@ def burst(app: Celery, count: int, expires: float, timeout: float = 120) -> floa
 
 def start_worker(stack: Stack, app: Celery, timeout: float = 60) -> Process:
     """One solo worker of the no-op app as our child, stopped with `stack`; waits for its ping."""
-    from tests.stack import ROOT, Process, settings_env
+    from testkit.stack import ROOT, Process, settings_env
 
     log = stack.directory / "noop.log"
     with log.open("ab") as out:

@@ -8,12 +8,11 @@ and the video files the benchmark makes (`make_video`, run by the parent).
 Prints one JSON line. Peaks are the kernel's high-water mark of this process's own memory
 (`VmHWM`), not `ru_maxrss`: Linux carries the parent's RSS at the moment of the spawn into the
 child's `ru_maxrss` across exec, so a child spawned by a big parent reports the parent's size
-(found by bench/_audio_worker.py; the helpers below are copies of its own).
+(found by bench/_audio_worker.py; both read it with bench/_memory.py).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -25,7 +24,7 @@ import numpy as np
 from av.codec.context import ThreadType
 from av.video.stream import VideoStream
 
-from bench._memory import peak_kib, reset_peak, ru_maxrss_kib
+from bench._memory import child_main, peak_kib, reset_peak
 from worker.media import DecodeStats, probe_video, sample_frames
 
 FPS = 1.0  # the sampling the benchmark measures: 1 frame a second, longer side 448
@@ -137,16 +136,8 @@ def make_video(
     return index / RATE * copies
 
 
-def main(argv: list[str]) -> None:
-    if argv[:1] == ["baseline"]:
-        result: dict[str, float | int | bool | str] = {"imported_kib": peak_kib()}
-    elif argv[:1] == ["work"] and len(argv) == 4:
-        result = work(Path(argv[1]), float(argv[2]), float(argv[3]))
-    else:
-        raise SystemExit("usage: python -m bench._video_worker baseline | work FILE START END")
-    result["ru_maxrss_kib"] = ru_maxrss_kib()
-    print(json.dumps(result), flush=True)
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    usage = "python -m bench._video_worker baseline | work FILE START END"
+    child_main(
+        sys.argv[1:], usage, 3, lambda file, start, end: work(Path(file), float(start), float(end))
+    )

@@ -2,45 +2,41 @@
 
     .venv/bin/python -m bench.audio [--minutes N] [--runs R] [--write]
 
-Makes a 1-minute and an N-minute (default 60) 44.1 kHz mono mp3 with `tests.media_samples` in a
+Makes a 1-minute and an N-minute (default 60) 44.1 kHz mono mp3 with `testkit.media_samples` in a
 temp dir, then times on the long file, alternating, R times each (default 3), median reported:
-- ours: probe_audio + energy_envelope + plan_windows, what the audio planner does, in process;
+- ours: probe_audio + energy_envelope + plan_clips, what the audio planner does, in process;
 - ffmpeg: `ffmpeg -i F -ac 1 -ar 16000 -f f32le -` into a pipe this process reads and discards;
-- a 20 s slice near the end with decode_window (seeks) and decoded from the start.
+- a 20 s slice near the end with decode_clip (seeks) and decoded from the start.
 Then, in a fresh child per file (`bench/_audio_worker.py`), the planner's work followed by
-decode_window of every window, and the child's own peak RSS, next to an import-only child.
+decode_clip of every window, and the child's own peak RSS, next to an import-only child.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
-import json
-import shlex
-import shutil
+import contextlib
 import statistics
-import subprocess
-import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import av
-import imageio_ffmpeg
 import numpy as np
 
 from bench import _report
 from bench._audio_worker import OVERLAP_SECONDS, WINDOW_SECONDS
-from tests.media_samples import LONG_PATTERN_BURSTS, LONG_PATTERN_SECONDS, long_audio, tone_bursts
+from bench._ffmpeg import ffmpeg_binary, piped_bytes
+from bench._report import at_least, run_child
+from testkit.markdown import table
+from testkit.media_samples import LONG_PATTERN_BURSTS, LONG_PATTERN_SECONDS, long_audio, tone_bursts
 from worker import media
 from worker.media._decoder import decode_mono, open_probed_stream
 
 INPUT_RATE = 44100
 NOISE = 0.01  # Gaussian, standard deviation; the tones are 0.5-amplitude sines
 SLICE_SECONDS = 20.0
-_PIPE_CHUNK = 1 << 20
+WORKER = "bench._audio_worker"  # the memory child
 
 
 def make_input(path: Path, minutes: float) -> Path:
@@ -49,21 +45,11 @@ def make_input(path: Path, minutes: float) -> Path:
     return long_audio(path, minutes, pattern=pattern, rate=INPUT_RATE)
 
 
-def ffmpeg_binary() -> tuple[str, str]:
-    """(path, description): Debian's `ffmpeg` if on PATH, else imageio-ffmpeg's static build."""
-    exe, source = shutil.which("ffmpeg"), "`ffmpeg` on PATH"
-    if exe is None:
-        exe, source = imageio_ffmpeg.get_ffmpeg_exe(), "imageio-ffmpeg's binary"
-    first = subprocess.run([exe, "-version"], capture_output=True, text=True, check=True)
-    version = " ".join(first.stdout.splitlines()[0].split()[:3])
-    return exe, f"{source} ({version})"
-
-
 def ours(path: Path) -> float:
     """Seconds of audio decoded by what the planner does: probe + envelope + windows."""
     probe = media.probe_audio(path)
     envelope = media.energy_envelope(path, probe)
-    media.plan_windows(envelope, window_seconds=WINDOW_SECONDS, overlap_seconds=OVERLAP_SECONDS)
+    media.plan_clips(envelope, clip_seconds=WINDOW_SECONDS, overlap_seconds=OVERLAP_SECONDS)
     return envelope.duration
 
 
@@ -71,14 +57,7 @@ def ffmpeg(exe: str, path: Path) -> float:
     """Seconds of audio ffmpeg wrote to our pipe as 16 kHz mono float32 (read and discarded)."""
     command = [exe, "-nostdin", "-v", "error", "-i", str(path)]
     command += ["-ac", "1", "-ar", str(media.SAMPLE_RATE), "-f", "f32le", "-"]
-    buffer, total = bytearray(_PIPE_CHUNK), 0
-    with subprocess.Popen(command, stdout=subprocess.PIPE) as child:
-        pipe = cast(io.BufferedReader, child.stdout)
-        while count := pipe.readinto(buffer):
-            total += count
-    if child.returncode != 0:
-        raise RuntimeError(f"ffmpeg exited with {child.returncode}")
-    return total / 4 / media.SAMPLE_RATE
+    return piped_bytes(command) / 4 / media.SAMPLE_RATE
 
 
 def from_start(path: Path, probe: media.AudioProbe, start: float, end: float) -> np.ndarray:
@@ -106,14 +85,6 @@ def seek_seconds(path: Path, probe: media.AudioProbe, at: float) -> float:
         return time.perf_counter() - start
 
 
-def child(*args: str) -> dict[str, Any]:
-    """Run `bench._audio_worker` with `args` in a fresh interpreter; its JSON line."""
-    command = [sys.executable, "-m", "bench._audio_worker", *args]
-    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=_report.ROOT)
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Make the inputs under `tmp`, measure, return the numbers."""
     r: dict[str, Any] = {"ours_s": [], "ffmpeg_s": [], "window_s": [], "start_s": [], "seek_s": []}
@@ -124,8 +95,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     r["mp3_mib"] = long.stat().st_size / 2**20
     print(f"made the inputs in {r['make_seconds']:.1f} s; memory children", flush=True)
     # Memory first, while this process is still small (see bench/_audio_worker.py).
-    r["baseline"] = child("baseline")
-    r["mem_short"], r["mem_long"] = child("work", str(short)), child("work", str(long))
+    r["baseline"] = run_child(WORKER, "baseline")
+    r["mem_short"], r["mem_long"] = (run_child(WORKER, "work", str(f)) for f in (short, long))
 
     exe, r["ffmpeg"] = ffmpeg_binary()
     for i in range(args.runs):
@@ -141,7 +112,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     r["slice_at"] = at = max(0.0, r["ours_audio"] - SLICE_SECONDS - 10.0)
     for _ in range(args.runs):
         start = time.perf_counter()
-        seeked = media.decode_window(long, probe, at, at + SLICE_SECONDS)
+        seeked = media.decode_clip(long, probe, at, at + SLICE_SECONDS)
         r["window_s"].append(time.perf_counter() - start)
         start = time.perf_counter()
         whole = from_start(long, probe, at, at + SLICE_SECONDS)
@@ -173,13 +144,13 @@ def render(r: dict[str, Any], args: argparse.Namespace) -> str:
             f"{ff_s / ours_s:.2f} (ours ÷ ffmpeg)",
         ],
         [
-            f"20 s slice at {at}, decode_window, median of {n}",
+            f"20 s slice at {at}, decode_clip, median of {n}",
             f"{window_s * 1000:.0f} ms (the seek alone: {seek_ms:.0f} ms)",
             f"same slice decoded from the start: {start_s * 1000:.0f} ms",
             f"{start_s / window_s:.0f}× faster",
         ],
         [
-            f"decode_window of every window in turn, {minutes}",
+            f"decode_clip of every window in turn, {minutes}",
             f"{lg['ms_per_window']:.0f} ms/window ({lg['decode_seconds']:.1f} s in all)",
             f"1-min: {sh['ms_per_window']:.0f} ms/window ({sh['decode_seconds']:.2f} s in all)",
             f"{lg['ms_per_window'] / sh['ms_per_window']:.1f}× per window",
@@ -197,7 +168,7 @@ def render(r: dict[str, Any], args: argparse.Namespace) -> str:
             f"{long / short:.2f} (Δ {mib(long - short)})",
         ],
     ]
-    return _report.table(["measure", "nightowl (PyAV)", "reference", "ratio"], rows)
+    return table(["measure", "nightowl (PyAV)", "reference", "ratio"], rows)
 
 
 def notes(r: dict[str, Any], args: argparse.Namespace) -> str:
@@ -206,7 +177,7 @@ def notes(r: dict[str, Any], args: argparse.Namespace) -> str:
     phases = " → ".join(mib(lg[k]) for k in ("imported_kib", "envelope_peak_kib", "plan_peak_kib"))
     decode = "decode phase alone" if lg["separate"] else "whole run"
     bullets = [
-        f"Inputs: mp3 (libmp3lame, CBR) at 44.1 kHz mono, made with `tests.media_samples."
+        f"Inputs: mp3 (libmp3lame, CBR) at 44.1 kHz mono, made with `testkit.media_samples."
         f"long_audio` from the 10-s long pattern (0.5-amplitude 440 Hz tones in [1, 4) and [6, 9) "
         f"s) plus Gaussian noise of σ = {NOISE}. The {m} file is {r['mp3_mib']:.1f} MiB; making "
         f"both took {r['make_seconds']:.0f} s.",
@@ -218,8 +189,8 @@ def notes(r: dict[str, Any], args: argparse.Namespace) -> str:
         "decodes and resamples, in its own process, while this process drains the pipe on "
         f"another core. ffmpeg: {r['ffmpeg']}; PyAV {av.__version__} is built on FFmpeg "
         f"{av.ffmpeg_version_info}.",
-        "Slice: decode_window opens the file, seeks 1 s before the slice and decodes from there; "
-        "'from the start' decodes the same stream from 0 (decode_window's fallback path). 'The "
+        "Slice: decode_clip opens the file, seeks 1 s before the slice and decodes from there; "
+        "'from the start' decodes the same stream from 0 (decode_clip's fallback path). 'The "
         "seek alone' is `container.seek` to that point in a freshly opened file: FFmpeg's mp3 "
         "demuxer seeks exactly by reading every packet from the start (no `fastseek`), so its "
         "cost grows with the position and every window pays it again (next row). Seeked vs from "
@@ -227,12 +198,12 @@ def notes(r: dict[str, Any], args: argparse.Namespace) -> str:
         "with a sub-sample time shift (the resampler starts at another input sample after a seek).",
         "Memory: a fresh `python -m bench._audio_worker` child per file runs the planner's work "
         f"(probe + envelope + windows of {WINDOW_SECONDS:g} s, overlap {OVERLAP_SECONDS:g} s), "
-        f"then decode_window of every window in turn ({s['windows']} and {lg['windows']} "
+        f"then decode_clip of every window in turn ({s['windows']} and {lg['windows']} "
         "windows). Peak = the child's own VmHWM from /proc: its ru_maxrss would include this "
         f"parent's RSS at the spawn. {m} peak after imports → probe + envelope → windows: "
         f"{phases}; {decode}: {mib(lg['decode_peak_kib'])}, from {mib(lg['decode_from_kib'])} "
         "at its start. What grows with length is the "
-        "envelope (4 B per 20 ms) and the float64/int64 arrays plan_windows makes over it "
+        "envelope (4 B per 20 ms) and the float64/int64 arrays plan_clips makes over it "
         "(about 7 × 8 B per 20 ms, freed after planning).",
     ]
     lines = (textwrap.fill(b, 98, initial_indent="- ", subsequent_indent="  ") for b in bullets)
@@ -243,32 +214,18 @@ def _list(values: list[float]) -> str:
     return ", ".join(f"{v:.2f}" for v in values)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.audio", description=__doc__)
-    parser.add_argument("--minutes", type=float, default=60.0, help="long file (default 60)")
-    parser.add_argument("--runs", type=int, default=3, help="of each timing (default 3)")
-    parser.add_argument("--write", action="store_true", help="record it in BENCHMARKS.md")
-    args = parser.parse_args(argv)
-    if args.minutes < 1 or args.runs < 1:
-        parser.error("--minutes must be >= 1 and --runs >= 1")
-    started = time.perf_counter()
-    command = shlex.join([".venv/bin/python", "-m", "bench.audio", *sys.argv[1:]])
-    tmp = Path(tempfile.mkdtemp(prefix="nightowl-bench-audio-"))
-    try:
-        results = run(args, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    elapsed = time.perf_counter() - started
-    table, text = render(results, args), notes(results, args)
-    print(f"\n{table}\n\n{text}\n\ncommand: {command}\nrun took {elapsed:.0f} s after imports")
-    if args.write:
-        body = (
-            f"{table}\n\n{text}\n- Date: {_report.today()}; machine: {_report.machine()}; the "
-            f"run took {elapsed:.0f} s (plus a few seconds of imports).\n- Command: `{command}`"
-        )
-        _report.write_section("audio", body)
-        print(f"wrote the `## audio` section of {_report.BENCHMARKS}")
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--minutes", type=at_least(1, float), default=60.0, help="long file (default 60)"
+    )
+    parser.add_argument("--runs", type=at_least(1), default=3, help="of each timing (default 3)")
+
+
+def measure(args: argparse.Namespace, tmp: Path, _cleanup: contextlib.ExitStack) -> _report.Outcome:
+    """Make the inputs under `tmp` and measure; the table and the notes."""
+    results = run(args, tmp)
+    return _report.Outcome(render(results, args), notes(results, args))
 
 
 if __name__ == "__main__":
-    main()
+    _report.main("audio", __doc__, options, measure)

@@ -14,12 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import shlex
-import shutil
-import signal
 import statistics
-import sys
-import tempfile
 import textwrap
 import time
 from dataclasses import dataclass, field
@@ -28,27 +23,23 @@ from pathlib import Path
 from typing import Any
 
 from bench import _report
-from bench.overhead import QUESTIONS, Api, model_seconds, ms, p90, start_stack
+from bench._report import at_least
+from bench.overhead import QUESTIONS, Api, Singles, model_seconds, ms, p90, start_stack
+from testkit.markdown import table
 
 BATCH_POLL_SECONDS = 0.2
 LINE_TIMEOUT = 10.0  # seconds per line before the batch counts as stuck
 
 
 @dataclass
-class Results:
+class Results(Singles):
     """Raw measurements of one run."""
 
     validate_seconds: float = 0.0
     batch_seconds: float = 0.0
     batch_model_seconds: float = 0.0
     batch_covered_seconds: float = 0.0
-    job_seconds: list[float] = field(default_factory=list)
-    model_seconds: list[float] = field(default_factory=list)
     span_seconds: list[float] = field(default_factory=list)
-
-    @property
-    def overheads(self) -> list[float]:
-        return [e - m for e, m in zip(self.job_seconds, self.model_seconds, strict=True)]
 
     @property
     def in_span(self) -> list[float]:
@@ -127,24 +118,13 @@ def covered_seconds(spans: list[tuple[datetime, datetime]]) -> float:
 def run_singles(api: Api, count: int, results: Results) -> None:
     """`count` single jobs, each submitted once the previous one is seen `succeeded`."""
     for i in range(count):
-        seconds, model = api.run_one(QUESTIONS[i % len(QUESTIONS)])
-        results.job_seconds.append(seconds)
-        results.model_seconds.append(model)
-
-
-def start(args: argparse.Namespace, tmp: Path, cleanup: contextlib.ExitStack) -> Api:
-    """The services, the API and one solo worker under `tmp` (stopped by `cleanup`)."""
-    stack, key = start_stack(
-        tmp, cleanup, max_tokens=args.max_tokens, bulk_in_flight=args.bulk_in_flight
-    )
-    api = Api(stack, key)
-    cleanup.callback(api.http.close)
-    return api
+        results.time_one(api, i)
 
 
 def run(args: argparse.Namespace, tmp: Path, cleanup: contextlib.ExitStack) -> Results:
     """Start everything under `tmp` (stopped by `cleanup`), measure, return the numbers."""
-    api = start(args, tmp, cleanup)
+    overrides = {"max_tokens": args.max_tokens, "bulk_in_flight": args.bulk_in_flight}
+    api = start_stack(tmp, cleanup, **overrides)
     print(f"set up in {time.perf_counter() - args.started:.1f} s; warming up", flush=True)
     api.run_one(QUESTIONS[0])
     results = Results()
@@ -199,7 +179,7 @@ def render(r: Results, args: argparse.Namespace) -> str:
         ["per-job overhead, p90", "—", ms(p90(r.overheads)), ""],
     ]
     head = ["measure", f"batch of N={n} lines", f"single jobs, M={m}", "ratio (batch ÷ single)"]
-    return _report.table(head, rows)
+    return table(head, rows)
 
 
 def reading(r: Results, args: argparse.Namespace) -> str:
@@ -244,43 +224,29 @@ NOTES = """\
   inside the spans."""
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.batch", description=__doc__)
-    parser.add_argument("--lines", type=int, default=2000, help="batch lines N (default 2000)")
-    parser.add_argument("--singles", type=int, default=50, help="single jobs M (default 50)")
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lines", type=at_least(1), default=2000, help="batch lines N (default 2000)"
+    )
+    parser.add_argument(
+        "--singles", type=at_least(4), default=50, help="single jobs M (default 50)"
+    )
     parser.add_argument("--max-tokens", type=int, default=1, help="per answer (default 1)")
     parser.add_argument(
-        "--bulk-in-flight", type=int, default=4, help="NIGHTOWL_BULK_IN_FLIGHT (default 4)"
+        "--bulk-in-flight", type=at_least(1), default=4, help="NIGHTOWL_BULK_IN_FLIGHT (default 4)"
     )
-    parser.add_argument("--write", action="store_true", help="record it in BENCHMARKS.md")
-    args = parser.parse_args(argv)
-    if args.lines < 1 or args.singles < 4 or args.bulk_in_flight < 1:
-        parser.error("--lines and --bulk-in-flight must be >= 1 and --singles >= 4")
-    args.started = time.perf_counter()
-    signal.signal(signal.SIGTERM, _terminate)  # so that `kill <pid>` also cleans up
-    command = shlex.join([".venv/bin/python", "-m", "bench.batch", *sys.argv[1:]])
-    tmp = Path(tempfile.mkdtemp(prefix="nightowl-bench-"))
-    with contextlib.ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, tmp, ignore_errors=True)  # last, after the processes
-        results = run(args, tmp, cleanup)
-    elapsed = time.perf_counter() - args.started
-    table = render(results, args)
+
+
+def measure(args: argparse.Namespace, tmp: Path, cleanup: contextlib.ExitStack) -> _report.Outcome:
+    """Run under `tmp`; the table, the notes with this run's reading, the run's parameters."""
+    results = run(args, tmp, cleanup)
+    facts = (
+        f"N={args.lines}, M={args.singles}, max_tokens={args.max_tokens}, "
+        f"NIGHTOWL_BULK_IN_FLIGHT={args.bulk_in_flight}, one worker"
+    )
     notes = f"{NOTES}\n{reading(results, args)}"
-    print(f"\n{table}\n\n{notes}\n\ncommand: {command}\nrun took {elapsed:.0f} s after imports")
-    if args.write:
-        body = (
-            f"{table}\n\n{notes}\n- Date: {_report.today()}; machine: {_report.machine()}; "
-            f"N={args.lines}, M={args.singles},\n  max_tokens={args.max_tokens}, "
-            f"NIGHTOWL_BULK_IN_FLIGHT={args.bulk_in_flight}, one worker; the run took "
-            f"{elapsed:.0f} s (plus a few seconds of imports).\n- Command: `{command}`"
-        )
-        _report.write_section("batch", body)
-        print(f"wrote the `## batch` section of {_report.BENCHMARKS}")
+    return _report.Outcome(render(results, args), notes, facts)
 
 
 if __name__ == "__main__":
-    main()
+    _report.main("batch", __doc__, options, measure)

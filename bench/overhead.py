@@ -13,12 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shlex
-import shutil
-import signal
 import statistics
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,14 +22,14 @@ from typing import Any
 import httpx
 
 from bench import _noop, _report
-from core.auth import create_key
-from core.db import Database
+from bench._report import at_least
 from core.migrate import upgrade
 from core.settings import Settings
-from tests.fixtures.backends import fresh_postgres_database, s3_values
-from tests.samples import OBSERVATORY_PAGES, pdf_bytes
-from tests.services import S3Service, start_postgres, start_seaweedfs, start_valkey
-from tests.stack import Stack
+from testkit.backends import fresh_postgres_database, new_tenant_key, s3_values
+from testkit.markdown import table
+from testkit.samples import OBSERVATORY_PAGES, pdf_bytes
+from testkit.services import S3Service, start_postgres, start_seaweedfs, start_valkey
+from testkit.stack import Stack
 from worker.engine import TINY, build_tiny_model
 
 POLL_SECONDS = 0.02
@@ -43,19 +38,31 @@ QUESTIONS = ["Who founded the observatory?", "When does the season run?", "How m
 
 
 @dataclass
-class Results:
+class Singles:
+    """Single jobs run one at a time: each one's end-to-end and model seconds."""
+
+    job_seconds: list[float] = field(default_factory=list)
+    model_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def overheads(self) -> list[float]:
+        return [e - m for e, m in zip(self.job_seconds, self.model_seconds, strict=True)]
+
+    def time_one(self, api: Api, number: int) -> None:
+        """Run question `number` (cycling through QUESTIONS) as one job alone; record its times."""
+        seconds, model = api.run_one(QUESTIONS[number % len(QUESTIONS)])
+        self.job_seconds.append(seconds)
+        self.model_seconds.append(model)
+
+
+@dataclass
+class Results(Singles):
     """Raw measurements of one run."""
 
     burst_job_seconds: float = 0.0
     burst_model_seconds: float = 0.0
     burst_noop_seconds: float = 0.0
-    job_seconds: list[float] = field(default_factory=list)
-    model_seconds: list[float] = field(default_factory=list)
     noop_seconds: list[float] = field(default_factory=list)
-
-    @property
-    def overheads(self) -> list[float]:
-        return [e - m for e, m in zip(self.job_seconds, self.model_seconds, strict=True)]
 
 
 class Api:
@@ -126,9 +133,9 @@ def model_seconds(job: dict[str, Any]) -> float:
     return float(usage.get("prefill_seconds", 0.0)) + float(usage.get("decode_seconds", 0.0))
 
 
-def start_stack(tmp: Path, cleanup: contextlib.ExitStack, **overrides: Any) -> tuple[Stack, str]:
+def start_stack(tmp: Path, cleanup: contextlib.ExitStack, **overrides: Any) -> Api:
     """PostgreSQL, Valkey, SeaweedFS, the tiny model, the API and one solo worker (both queues)
-    under `tmp`, all stopped by `cleanup`; returns the stack and an API key."""
+    under `tmp`, all stopped by `cleanup`; returns a client of the API with a tenant key."""
     pg = cleanup.enter_context(start_postgres(tmp / "postgres"))
     valkey = cleanup.enter_context(start_valkey(tmp / "valkey"))
     s3 = S3Service.from_running(cleanup.enter_context(start_seaweedfs(tmp / "seaweedfs")))
@@ -144,27 +151,23 @@ def start_stack(tmp: Path, cleanup: contextlib.ExitStack, **overrides: Any) -> t
         **(s3_values(s3) | overrides),  # type: ignore[arg-type]
     )
     upgrade(settings.sqlalchemy_url)
-    db = Database(settings.sqlalchemy_url)
-    with db.transaction() as session:
-        key = create_key(session, "bench")
-    db.dispose()
+    key = new_tenant_key(settings, "bench")
     stack = Stack(settings, tmp)
     cleanup.callback(stack.stop)
     stack.start_api()
     stack.start_worker("w1")
-    return stack, key
+    api = Api(stack, key)
+    cleanup.callback(api.http.close)
+    return api
 
 
 def run(args: argparse.Namespace, tmp: Path, cleanup: contextlib.ExitStack) -> Results:
     """Start everything under `tmp` (stopped by `cleanup`), measure, return the numbers."""
-    stack, key = start_stack(tmp, cleanup, max_tokens=args.max_tokens)
-    settings = stack.settings
-    noop_app = _noop.make_noop_app(settings)
+    api = start_stack(tmp, cleanup, max_tokens=args.max_tokens)
+    noop_app = _noop.make_noop_app(api.stack.settings)
     cleanup.callback(noop_app.close)
-    _noop.start_worker(stack, noop_app)
-    api = Api(stack, key)
-    cleanup.callback(api.http.close)
-    expires = settings.message_expiry_seconds
+    _noop.start_worker(api.stack, noop_app)
+    expires = api.stack.settings.message_expiry_seconds
     print(f"set up in {time.perf_counter() - args.started:.1f} s; warming up", flush=True)
     api.run_one(QUESTIONS[0])
     _noop.round_trip(noop_app, expires)
@@ -175,9 +178,7 @@ def run(args: argparse.Namespace, tmp: Path, cleanup: contextlib.ExitStack) -> R
     results.burst_noop_seconds = _noop.burst(noop_app, args.jobs, expires)
     print(f"{args.sequential} sequential rounds of one job then one no-op", flush=True)
     for i in range(args.sequential):
-        seconds, model = api.run_one(QUESTIONS[i % len(QUESTIONS)])
-        results.job_seconds.append(seconds)
-        results.model_seconds.append(model)
+        results.time_one(api, i)
         results.noop_seconds.append(_noop.round_trip(noop_app, expires))
     return results
 
@@ -208,7 +209,7 @@ def render(r: Results, args: argparse.Namespace) -> str:
         ["model time per job, median", ms(statistics.median(r.model_seconds)), "—", ""],
     ]
     head = ["measure", "nightowl document.qa job", "bare Celery no-op", "ratio"]
-    return _report.table(head, rows)
+    return table(head, rows)
 
 
 NOTES = """\
@@ -233,38 +234,20 @@ NOTES = """\
   is usually below the sequential overhead (its polling lag is also paid once, not per job)."""
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__)
-    parser.add_argument("--jobs", type=int, default=30, help="burst size N (default 30)")
-    parser.add_argument("--sequential", type=int, default=10, help="sequential M (default 10)")
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", type=at_least(1), default=30, help="burst size N (default 30)")
+    parser.add_argument(
+        "--sequential", type=at_least(2), default=10, help="sequential M (default 10)"
+    )
     parser.add_argument("--max-tokens", type=int, default=8, help="per answer (default 8)")
-    parser.add_argument("--write", action="store_true", help="record it in BENCHMARKS.md")
-    args = parser.parse_args(argv)
-    if args.jobs < 1 or args.sequential < 2:
-        parser.error("--jobs must be >= 1 and --sequential >= 2")
-    args.started = time.perf_counter()
-    signal.signal(signal.SIGTERM, _terminate)  # so that `kill <pid>` also cleans up
-    command = shlex.join([".venv/bin/python", "-m", "bench.overhead", *sys.argv[1:]])
-    tmp = Path(tempfile.mkdtemp(prefix="nightowl-bench-"))
-    with contextlib.ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, tmp, ignore_errors=True)  # last, after the processes
-        results = run(args, tmp, cleanup)
-    elapsed = time.perf_counter() - args.started
-    table = render(results, args)
-    print(f"\n{table}\n\n{NOTES}\n\ncommand: {command}\nrun took {elapsed:.0f} s after imports")
-    if args.write:
-        body = (
-            f"{table}\n\n{NOTES}\n- Date: {_report.today()}; machine: {_report.machine()}; "
-            f"N={args.jobs}, M={args.sequential},\n  max_tokens={args.max_tokens}; the run took "
-            f"{elapsed:.0f} s (plus a few seconds of imports).\n- Command: `{command}`"
-        )
-        _report.write_section("overhead", body)
-        print(f"wrote the `## overhead` section of {_report.BENCHMARKS}")
+
+
+def measure(args: argparse.Namespace, tmp: Path, cleanup: contextlib.ExitStack) -> _report.Outcome:
+    """Run under `tmp`; the table, the notes and the run's parameters."""
+    results = run(args, tmp, cleanup)
+    facts = f"N={args.jobs}, M={args.sequential}, max_tokens={args.max_tokens}"
+    return _report.Outcome(render(results, args), NOTES, facts)
 
 
 if __name__ == "__main__":
-    main()
+    _report.main("overhead", __doc__, options, measure)

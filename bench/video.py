@@ -15,27 +15,24 @@ then the peak RSS of a fresh child (_video_worker.py) sampling 10 s of a 1080p a
 from __future__ import annotations
 
 import argparse
-import io
-import json
+import contextlib
 import os
-import shlex
-import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
 import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import av
 import imageio_ffmpeg
 from av.codec.context import ThreadType
 
 from bench import _report
+from bench._ffmpeg import ffmpeg_version, piped_bytes
+from bench._report import at_least, run_child
 from bench._video_worker import FPS, GOP_SECONDS, MAX_SIDE, PRESET, RATE, make_video
+from testkit.markdown import table
 from worker import media
 from worker.media.video_frames import fit_size
 from worker.media.video_sample import SEEK_COST_FRAMES, Strategy, advance_costs
@@ -44,6 +41,7 @@ DEFAULT_MINUTES, MAKE_BUDGET = 10.0, 90.0  # past MAKE_BUDGET s, the long file e
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "4K": (3840, 2160)}
 MEMORY_SECONDS, CLIP_SECONDS, SEGMENT = 20.0, 4.0, (5.0, 15.0)
 T = TypeVar("T")
+WORKER = "bench._video_worker"  # the memory child
 
 
 def ours(path: Path, strategy: Strategy, stats: media.DecodeStats) -> int:
@@ -59,14 +57,7 @@ def ffmpeg(exe: str, path: Path, size: tuple[int, int]) -> int:
     """Frames ffmpeg's fps filter wrote to our pipe as full-size rgb24 (read and discarded)."""
     command = [exe, "-nostdin", "-v", "error", "-i", str(path), "-vf", f"fps={FPS:g}"]
     command += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    buffer, total = bytearray(1 << 20), 0
-    with subprocess.Popen(command, stdout=subprocess.PIPE) as child:
-        pipe = cast(io.BufferedReader, child.stdout)
-        while count := pipe.readinto(buffer):
-            total += count
-    if child.returncode != 0:
-        raise RuntimeError(f"ffmpeg exited with {child.returncode}")
-    return total // (size[0] * size[1] * 3)
+    return piped_bytes(command) // (size[0] * size[1] * 3)
 
 
 def naive(path: Path, end: float) -> int:
@@ -91,13 +82,6 @@ def timed(function: Callable[[], T]) -> tuple[float, T]:
     return time.perf_counter() - start, result
 
 
-def child(*args: str) -> dict[str, Any]:
-    """Run `bench._video_worker` with `args` in a fresh interpreter; its JSON line."""
-    command = [sys.executable, "-m", "bench._video_worker", *args]
-    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=_report.ROOT)
-    return cast(dict[str, Any], json.loads(done.stdout.strip().splitlines()[-1]))
-
-
 def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Make the inputs under `tmp`, measure, return the numbers."""
     r: dict[str, Any] = {}
@@ -116,11 +100,11 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     started = time.perf_counter()
     for name, path in short.items():
         make_video(path, SIZES[name], MEMORY_SECONDS, clip=CLIP_SECONDS)
-    r["make_short"], r["baseline"] = time.perf_counter() - started, child("baseline")
-    r["memory"] = {n: child("work", str(p), *map(str, SEGMENT)) for n, p in short.items()}
+    r["make_short"], r["baseline"] = time.perf_counter() - started, run_child(WORKER, "baseline")
+    segment = [str(s) for s in SEGMENT]
+    r["memory"] = {n: run_child(WORKER, "work", str(p), *segment) for n, p in short.items()}
     exe = imageio_ffmpeg.get_ffmpeg_exe()
-    version = subprocess.run([exe, "-version"], capture_output=True, text=True, check=True)
-    r["ffmpeg_version"] = " ".join(version.stdout.split()[:3])
+    r["ffmpeg_version"] = ffmpeg_version(exe)
     r["probe_s"], probe = timed(lambda: media.probe_video(long))
     r["probe"] = {k: getattr(probe, k) for k in ("duration", "fps", "keyframe_interval")}
     forward, seek = advance_costs(probe, 1 / FPS)
@@ -184,7 +168,7 @@ def render(r: dict[str, Any]) -> str:
         [f"peak RSS, {segment}, 1080p", mem[0], f"import-only child: {mib(base)}", ""],
         [f"peak RSS, {segment}, 4K", mem[1], f"1080p: {mem[0]}", f"{uhd / hd:.2f} (over imports)"],
     ]
-    return _report.table(["measure", "nightowl (PyAV)", "reference", "ratio"], rows)
+    return table(["measure", "nightowl (PyAV)", "reference", "ratio"], rows)
 
 
 def notes(r: dict[str, Any]) -> str:
@@ -233,32 +217,18 @@ def notes(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.video", description=__doc__)
-    parser.add_argument("--minutes", type=float, default=DEFAULT_MINUTES, help="long file (10)")
-    parser.add_argument("--runs", type=int, default=3, help="of each timing (default 3)")
-    parser.add_argument("--write", action="store_true", help="record it in BENCHMARKS.md")
-    args = parser.parse_args(argv)
-    if args.minutes < 1 or args.runs < 1:
-        parser.error("--minutes must be >= 1 and --runs >= 1")
-    started = time.perf_counter()
-    command = shlex.join([".venv/bin/python", "-m", "bench.video", *sys.argv[1:]])
-    tmp = Path(tempfile.mkdtemp(prefix="nightowl-bench-video-"))
-    try:
-        results = run(args, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    elapsed = time.perf_counter() - started
-    table, text = render(results), notes(results)
-    print(f"\n{table}\n\n{text}\n\ncommand: {command}\nrun took {elapsed:.0f} s after imports")
-    if args.write:
-        body = (
-            f"{table}\n\n{text}\n- Date: {_report.today()}; machine: {_report.machine()}; the "
-            f"run took {elapsed:.0f} s (plus a few seconds of imports).\n- Command: `{command}`"
-        )
-        _report.write_section("video", body)
-        print(f"wrote the `## video` section of {_report.BENCHMARKS}")
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--minutes", type=at_least(1, float), default=DEFAULT_MINUTES, help="long file (10)"
+    )
+    parser.add_argument("--runs", type=at_least(1), default=3, help="of each timing (default 3)")
+
+
+def measure(args: argparse.Namespace, tmp: Path, _cleanup: contextlib.ExitStack) -> _report.Outcome:
+    """Make the inputs under `tmp` and measure; the table and the notes."""
+    results = run(args, tmp)
+    return _report.Outcome(render(results), notes(results))
 
 
 if __name__ == "__main__":
-    main()
+    _report.main("video", __doc__, options, measure)

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
-from api.services.files import store_upload
-from api.upload import HEAD_BYTES, ReceivedFile, clean_filename
 from core.db.models import Job, Tenant
 from core.db.types import new_id
+from core.files import clean_filename, store_local_file
 from core.jobs import JobCreate, create_job
 from core.migrate import upgrade
 from core.settings import Settings
@@ -67,11 +66,9 @@ def run_local(
     ctx = WorkerContext.create(settings, dispatcher, engine)
     dispatcher.context = ctx
     tenant_id = _local_tenant(ctx)
-    with path.open("rb") as f:
-        head = f.read(HEAD_BYTES)
-    upload = ReceivedFile(path, clean_filename(path.name), path.stat().st_size, head)
     with ctx.db.transaction() as session:
-        file = store_upload(session, ctx.store, tenant_id, upload, settings.max_upload_bytes)
+        name, cap = clean_filename(path.name), settings.max_upload_bytes
+        file = store_local_file(session, ctx.store, tenant_id, path, name, cap)
         body = JobCreate.model_validate(
             {"kind": kind, "input": {"file_id": file.id}, "params": params}
         )

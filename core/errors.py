@@ -22,17 +22,34 @@ on the failed job and retry only when `retryable` is true.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class NightowlError(Exception):
-    """Base of every error nightowl raises on purpose."""
+    """Base of every error nightowl raises on purpose; a subclass names its code and status."""
 
     code: ClassVar[str] = "internal_error"
     http_status: ClassVar[int] = 500
     retryable: ClassVar[bool] = False
     # Seconds a client should wait before trying again; sent as the Retry-After header.
     retry_after: int | None = None
+
+    def __init_subclass__(
+        cls,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        retryable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        # What a subclass leaves out it inherits, as FetchBlocked does Unprocessable's 422.
+        if code is not None:
+            cls.code = code
+        if http_status is not None:
+            cls.http_status = http_status
+        if retryable is not None:
+            cls.retryable = retryable
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -43,87 +60,66 @@ class NightowlError(Exception):
         return {"code": self.code, "message": self.message}
 
 
-class InvalidInput(NightowlError):
-    code = "invalid_input"
-    http_status = 400
+class InvalidInput(NightowlError, code="invalid_input", http_status=400):
+    """Input we cannot read: a bad document, a corrupt file, bad params."""
 
 
-class Unauthorized(NightowlError):
-    code = "unauthorized"
-    http_status = 401
+class Unauthorized(NightowlError, code="unauthorized", http_status=401):
+    """A missing or unknown API key."""
 
 
-class NotFound(NightowlError):
-    code = "not_found"
-    http_status = 404
+class NotFound(NightowlError, code="not_found", http_status=404):
+    """An unknown id, or another tenant's id (the same answer, on purpose)."""
 
 
-class Conflict(NightowlError):
-    code = "conflict"
-    http_status = 409
+class Conflict(NightowlError, code="conflict", http_status=409):
+    """A request at odds with the state: a reused Idempotency-Key, a job already finished."""
 
 
-class TooLarge(NightowlError):
-    code = "too_large"
-    http_status = 413
+class TooLarge(NightowlError, code="too_large", http_status=413):
+    """An upload, page count or duration over a limit."""
 
 
-class UnsupportedMedia(NightowlError):
-    code = "unsupported_media"
-    http_status = 415
+class UnsupportedMedia(NightowlError, code="unsupported_media", http_status=415):
+    """A file type no job kind reads."""
 
 
-class Unprocessable(NightowlError):
-    code = "unprocessable"
-    http_status = 422
+class Unprocessable(NightowlError, code="unprocessable", http_status=422):
+    """A well-formed request that names nothing we do."""
 
 
-class FetchBlocked(Unprocessable):
+class FetchBlocked(Unprocessable, code="fetch_blocked"):
     """A URL we must not fetch or post to: not http(s), credentials, or a non-public address."""
 
-    code = "fetch_blocked"
 
-
-class HostUnresolved(FetchBlocked):
+class HostUnresolved(FetchBlocked, retryable=True):
     """The URL's host does not resolve; DNS may recover, so a worker retries it later."""
 
-    retryable = True
 
-
-class FetchFailed(NightowlError):
+class FetchFailed(NightowlError, code="fetch_failed", http_status=502):
     """A url input the guard allowed but that did not arrive: HTTP errors, too many redirects,
     timeouts. The fetch retries transient failures itself, so this one is final."""
 
-    code = "fetch_failed"
-    http_status = 502
 
-
-class RateLimited(NightowlError):
+class RateLimited(NightowlError, code="rate_limited", http_status=429):
     """An API key sent more requests than its rate allows; it may retry after `retry_after`."""
-
-    code = "rate_limited"
-    http_status = 429
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
-class QueueFull(NightowlError):
+class QueueFull(NightowlError, code="queue_full", http_status=429):
     """The tenant already has as many unfinished jobs as it may; new ones wait until some end."""
 
-    code = "queue_full"
-    http_status = 429
     retry_after = 60
 
 
-class ServiceUnavailable(NightowlError):
-    code = "unavailable"
-    http_status = 503
-    retryable = True
+class ServiceUnavailable(NightowlError, code="unavailable", http_status=503, retryable=True):
+    """The database, the broker or the storage is down; worth retrying soon."""
+
     retry_after = 5
 
 
-class EngineError(NightowlError):
-    code = "engine_error"
-    http_status = 500
+class EngineError(NightowlError, code="engine_error", http_status=500):
+    """The model failed or cannot be loaded."""

@@ -22,7 +22,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.db import on_commit
@@ -30,11 +30,12 @@ from core.db.models import Job
 from core.db.types import utcnow
 from core.queue import Dispatcher
 from core.settings import Settings
+from core.state import HELD as _HELD
+from core.state import admit_held
 
 _BULK = Job.batch_id.is_not(None)
 _NEVER = datetime.min.replace(tzinfo=UTC)
 _TICK = timedelta(microseconds=1)
-_HELD = (Job.status == "queued") & Job.enqueued_at.is_(None)
 
 
 def in_flight(session: Session) -> Counter[str]:
@@ -46,7 +47,9 @@ def in_flight(session: Session) -> Counter[str]:
     return Counter({tenant: count for tenant, count in rows})
 
 
-def admit(session: Session, dispatcher: Dispatcher, settings: Settings) -> list[str]:
+def admit(
+    session: Session, dispatcher: Dispatcher, settings: Settings, now: datetime | None = None
+) -> list[str]:
     """Hand held batch jobs to the broker, fairly, up to the in-flight limit; returns their ids.
 
     Messages go out after the caller's transaction commits.
@@ -77,7 +80,7 @@ def admit(session: Session, dispatcher: Dispatcher, settings: Settings) -> list[
         )
     }
     admitted: list[tuple[str, int]] = []
-    now = max([utcnow(), *served.values()])
+    now = max([now or utcnow(), *served.values()])
     while free > 0 and any(waiting.values()):
         # The tenant with the fewest in flight; ties go to the one served least recently.
         tenant = min(
@@ -85,10 +88,7 @@ def admit(session: Session, dispatcher: Dispatcher, settings: Settings) -> list[
             key=lambda t: (busy[t], served.get(t, _NEVER), waiting[t][0].id),
         )
         job_id, priority = waiting[tenant].pop(0)
-        taken = session.execute(
-            update(Job).where(Job.id == job_id, _HELD).values(enqueued_at=now, updated_at=now)
-        )
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
+        if not admit_held(session, job_id, now):
             continue  # another caller admitted it, or it was cancelled
         busy[tenant] += 1
         served[tenant] = now = now + _TICK  # later than any earlier place, for the next tie

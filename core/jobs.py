@@ -27,6 +27,7 @@ from core.netguard import check_url
 from core.queue import Dispatcher
 from core.quota import check_queue_quota
 from core.settings import Settings
+from core.windows import StartGate
 
 MAX_URL_LENGTH = 2048
 
@@ -145,14 +146,10 @@ def create_job(
             raise UnsupportedMedia(f"{body.kind} cannot read {file.content_type} ({file.filename})")
         source, input_file_id = {"file_id": file.id}, file.id
     now = utcnow()
-    window = None
-    if body.window is not None:
-        window = settings.window_table.get(body.window)
-        if window is None:
-            raise Unprocessable(unknown_window(settings, body.window))
-    scheduled = (body.not_before is not None and body.not_before > now) or (
-        window is not None and not window.is_open(now)
-    )
+    gate = StartGate.at(settings.window_table, now)
+    if gate.unknown(body.window):
+        raise Unprocessable(unknown_window(settings, body.window or ""))
+    scheduled = not gate.allows(body.window, body.not_before)
     job = Job(
         id=new_id("job"),
         tenant_id=tenant_id,

@@ -34,7 +34,10 @@ class DocumentQAParams(GenerationParams):
 
 
 class AudioParams(GenerationParams):
-    """Windows of the audio kinds: at most 30 s (the model truncates longer clips silently)."""
+    """Clips of the audio kinds: at most 30 s (the model truncates longer clips silently).
+
+    `window_seconds` is the clip length (`worker.media.clips`); the name is public and stays.
+    """
 
     window_seconds: float = Field(default=20.0, ge=5.0, le=30.0)
     overlap_seconds: float = Field(default=1.0, ge=0.0, le=3.0)

@@ -5,6 +5,10 @@ and batches that name a window stay `scheduled` until it opens (the reconciler r
 work that has not started when it closes waits for the next opening: a queued job goes back to
 `scheduled`, a running job's pending chunks wait (chunks already running finish). Nothing uses a
 Celery ETA: the rows say when, and beat looks every `reconcile_interval_seconds`.
+
+"May this job's work start now?" is decided in one place, `StartGate`: job intake (queued or
+scheduled), plan and infer (go on, or wait) and the reconciler (which rows to hold, release and
+re-send, as the same rule in SQL) all ask it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import ColumnElement, or_
+
+from core.db.models import Job
 
 _SPEC = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*(\S+)?\s*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -90,3 +98,36 @@ def parse_windows(specs: dict[str, str], default_zone: str = "UTC") -> dict[str,
 def open_windows(windows: dict[str, Window], now: datetime) -> list[str]:
     """The names of the windows open at `now`."""
     return [name for name, window in windows.items() if window.is_open(now)]
+
+
+@dataclass(frozen=True)
+class StartGate:
+    """Whether a job's work may start at `now`: its `not_before` has passed and it names no
+    window, an open one, or one the settings no longer define (plan then fails the job with the
+    reason, `StartGate.unknown`)."""
+
+    now: datetime
+    closed: frozenset[str]
+    known: frozenset[str]
+
+    @classmethod
+    def at(cls, windows: dict[str, Window], now: datetime) -> StartGate:
+        """The gate of the configured `windows` at `now`."""
+        closed = frozenset(name for name, window in windows.items() if not window.is_open(now))
+        return cls(now, closed, frozenset(windows))
+
+    def allows(self, window: str | None, not_before: datetime | None = None) -> bool:
+        """Whether work of a job with this `window` and `not_before` may start now."""
+        return (not_before is None or not_before <= self.now) and window not in self.closed
+
+    def unknown(self, window: str | None) -> bool:
+        """Whether `window` is a name the settings do not define."""
+        return window is not None and window not in self.known
+
+    def allows_window(self) -> ColumnElement[bool]:
+        """`allows` for the job rows' windows, in SQL."""
+        return or_(Job.window.is_(None), Job.window.not_in(self.closed))
+
+    def allows_job(self) -> ColumnElement[bool]:
+        """`allows` for the job rows' windows and `not_before`, in SQL."""
+        return (Job.not_before.is_(None) | (Job.not_before <= self.now)) & self.allows_window()

@@ -14,7 +14,7 @@ import redis
 import sqlalchemy as sa
 from botocore.exceptions import ClientError
 
-from tests.services import S3Service, start_postgres, start_valkey
+from testkit.services import S3Service, start_postgres, start_valkey
 
 pytestmark = pytest.mark.services
 

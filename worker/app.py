@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task
@@ -27,9 +28,10 @@ from core.queue import (
     make_celery,
 )
 from core.settings import Settings
+from worker.batches import refresh_batch_step
 from worker.context import WorkerContext
-from worker.stages import finalize_job, infer_chunk, plan_job, refresh_batch_step
 from worker.reconcile import reconcile as reconcile_pass
+from worker.stages import finalize_job, infer_chunk, plan_job
 from worker.webhooks import deliver_webhook
 
 settings = Settings()
@@ -62,41 +64,41 @@ def _init_process(**_: Any) -> None:
         log.info("worker.model.loaded", model=engine.model_id, drafter=engine.draft_model_id)
 
 
-def _delivery(task: Task) -> dict[str, Any]:
-    return {
-        "task_id": task.request.id,
-        "redelivered": bool(task.request.delivery_info.get("redelivered")),
-    }
+def _run_stage(task: Task, stage: Callable[[WorkerContext, str], object], object_id: str) -> None:
+    """Run `stage` for the message's id, with the delivery (task id, redelivered) in the log."""
+    redelivered = bool(task.request.delivery_info.get("redelivered"))
+    with bound_context(task_id=task.request.id, redelivered=redelivered):
+        stage(context(), object_id)
 
 
 @app.task(name=PLAN_TASK, bind=True)
 def plan(self: Task, job_id: str) -> None:
-    with bound_context(**_delivery(self)):
-        plan_job(context(), job_id)
+    """Plan a queued job into chunks."""
+    _run_stage(self, plan_job, job_id)
 
 
 @app.task(name=INFER_TASK, bind=True)
 def infer(self: Task, chunk_id: str) -> None:
-    with bound_context(**_delivery(self)):
-        infer_chunk(context(), chunk_id)
+    """Run one chunk on the model."""
+    _run_stage(self, infer_chunk, chunk_id)
 
 
 @app.task(name=FINALIZE_TASK, bind=True)
 def finalize(self: Task, job_id: str) -> None:
-    with bound_context(**_delivery(self)):
-        finalize_job(context(), job_id)
+    """Merge a job's chunk outputs into its result."""
+    _run_stage(self, finalize_job, job_id)
 
 
 @app.task(name=BATCH_TASK, bind=True)
 def batch(self: Task, batch_id: str) -> None:
-    with bound_context(**_delivery(self)):
-        refresh_batch_step(context(), batch_id)
+    """Check a batch whose requests may all be done."""
+    _run_stage(self, refresh_batch_step, batch_id)
 
 
 @app.task(name=WEBHOOK_TASK, bind=True)
 def webhook(self: Task, delivery_id: str) -> None:
-    with bound_context(**_delivery(self)):
-        deliver_webhook(context(), delivery_id)
+    """Make one attempt at a webhook delivery."""
+    _run_stage(self, deliver_webhook, delivery_id)
 
 
 @app.task(name=RECONCILE_TASK)

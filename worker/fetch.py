@@ -24,18 +24,16 @@ from typing import IO
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
-from sqlalchemy import select
 
-from core.db.models import File, Job
-from core.db.types import new_id
+from core.db.models import Job
 from core.errors import FetchBlocked, FetchFailed, HostUnresolved, TooLarge, UnsupportedMedia
+from core.files import put_file
 from core.kinds import KINDS
 from core.logging import get_logger
 from core.netguard import check_url
 from core.settings import Settings
 from core.sniff import SNIFF_BYTES, sniff_content_type
-from core.state import Claim
-from core.storage import file_key
+from core.state import Claim, attach_input
 from worker.context import WorkerContext
 from worker.kinds import JobInfo
 
@@ -68,32 +66,13 @@ def fetch_url_input(ctx: WorkerContext, claim: Claim, job: JobInfo) -> JobInfo:
             shown = content_type or "an unsupported type"
             raise UnsupportedMedia(f"{job.kind} cannot read {shown} (fetched from {url})")
         body.seek(0)
-        file_id = new_id("file")
-        key = file_key(job.tenant_id, file_id)
-        stored = ctx.store.put_stream(key, body, ctx.settings.max_upload_bytes)
-    with ctx.db.transaction() as session:
-        # Only the current attempt points the job at its file (a stale one stored an orphan).
-        row = session.scalar(
-            select(Job)
-            .where(Job.id == job.id, Job.attempt == claim.attempt, Job.input_file_id.is_(None))
-            .with_for_update()
+        file = put_file(
+            ctx.store, job.tenant_id, filename, content_type, body, ctx.settings.max_upload_bytes
         )
-        if row is not None:
-            session.add(
-                File(
-                    id=file_id,
-                    tenant_id=job.tenant_id,
-                    filename=filename,
-                    content_type=content_type,
-                    bytes=stored.size,
-                    sha256=stored.sha256,
-                    storage_key=key,
-                )
-            )
-            session.flush()
-            row.input_file_id = file_id
-    log.info("job.input.fetched", file_id=file_id, bytes=stored.size, content_type=content_type)
-    return replace(job, input_key=key, content_type=content_type, filename=filename)
+    with ctx.db.transaction() as session:
+        attach_input(session, claim, file)  # a stale attempt's file stays an orphan
+    log.info("job.input.fetched", file_id=file.id, bytes=file.bytes, content_type=content_type)
+    return replace(job, input_key=file.storage_key, content_type=content_type, filename=filename)
 
 
 def download(settings: Settings, url: str, out: IO[bytes]) -> str:

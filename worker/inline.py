@@ -36,9 +36,20 @@ class InlineDispatcher:
     def webhook(self, delivery_id: str) -> None:
         self._pending.append(("webhook", delivery_id))
 
+    def pending(self) -> list[tuple[str, str]]:
+        """The queued messages as (stage, id), oldest first, without running them."""
+        return list(self._pending)
+
+    def discard(self) -> list[tuple[str, str]]:
+        """Drop the queued messages unrun, as a broker that lost them would; returns them."""
+        dropped = self.pending()
+        self._pending.clear()
+        return dropped
+
     def drain(self, on_step: Callable[[str, str], None] | None = None) -> int:
         """Run queued stages (and those they queue) until none is left; returns how many ran."""
-        from worker.stages import finalize_job, infer_chunk, plan_job, refresh_batch_step
+        from worker.batches import refresh_batch_step
+        from worker.stages import finalize_job, infer_chunk, plan_job
         from worker.webhooks import deliver_webhook
 
         assert self.context is not None, "bind a WorkerContext first"

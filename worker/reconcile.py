@@ -1,28 +1,50 @@
 """The reconciler (run by beat): the row is the truth, the queue a hint, so lost work is re-sent.
 
-It re-publishes what a row says should be moving but has not been touched for a grace period:
-queued jobs whose plan message was lost, expired leases (a worker died mid-stage), pending chunks
-whose message was lost, and jobs waiting for finalize. It also releases `scheduled` jobs whose
-`not_before` has passed, and finishes or expires open batches. Duplicate messages are harmless:
-every stage starts with a claim.
+One pass runs one small step per concern, in this order:
+
+1. hold: queued jobs whose window has closed go back to `scheduled`;
+2. release: scheduled jobs whose time has come become queued (single jobs are sent, batch lines
+   wait for admission);
+3. plans, chunks, finalizes: re-publish what a row says should be moving but whose message is
+   older than the grace period (a lost message, or an expired lease: a worker died mid-stage);
+4. admit: hand held batch jobs to the broker, fairly (`core/fairness.py`);
+5. batches: finish or expire open batches; 6. webhooks: re-send due deliveries;
+7. schedules: fire due slots.
+
+Steps 1-4 share one transaction; messages go out after its commit. Duplicate messages are
+harmless: every stage starts with a claim. Every write of a job or chunk row is a function of
+`core/state.py`; "may this start now" is `core.windows.StartGate`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from core.batches import OPEN, refresh_batch
+from core.batches import OPEN
 from core.db import on_commit
 from core.db.models import Batch, Chunk, Job
 from core.fairness import admit
 from core.logging import get_logger
+from core.state import (
+    chunk_ready,
+    finalize_complete,
+    finalize_ready,
+    hold_jobs,
+    mark_chunks_sent,
+    mark_jobs_sent,
+    plan_ready,
+    release_scheduled,
+)
+from core.windows import StartGate
+from worker.batches import refresh_batch
 from worker.context import WorkerContext
-from worker.schedules import fire_schedules
+from worker.schedule_firing import fire_schedules
 from worker.webhooks import redeliver
 
 log = get_logger("worker.reconcile")
@@ -43,187 +65,140 @@ class ReconcileReport:
     webhooks: list[str] = field(default_factory=list)
     schedules: list[str] = field(default_factory=list)
 
+    def counts(self) -> dict[str, int]:
+        """How many ids each step moved."""
+        return {name: len(ids) for name, ids in vars(self).items()}
+
     @property
     def total(self) -> int:
-        moved = self.held + self.released + self.admitted + self.plans
-        moved += self.chunks + self.finalizes + self.batches + self.webhooks + self.schedules
-        return len(moved)
+        return sum(self.counts().values())
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What every step of one pass needs: the context, the clock reading and the grace cut-off."""
+
+    ctx: WorkerContext
+    now: datetime
+    gate: StartGate
+
+    @property
+    def before(self) -> datetime:
+        return self.now - timedelta(seconds=self.ctx.settings.reconcile_grace_seconds)
+
+
+def reconcile(ctx: WorkerContext, now: datetime | None = None) -> ReconcileReport:
+    """One pass of the reconciler; returns what it moved and re-published."""
+    now = now or ctx.clock()
+    step = _Pass(ctx, now, StartGate.at(ctx.settings.window_table, now))
+    report = ReconcileReport()
+    with ctx.db.transaction() as session:
+        report.held = _hold_closed(session, step)
+        released = _release_due(session, step)
+        report.released = released
+        report.plans = _resend_plans(session, step, released)
+        report.chunks = _resend_chunks(session, step)
+        report.finalizes = _resend_finalizes(session, step)
+        report.admitted = admit(session, ctx.dispatcher, ctx.settings, now)
+    report.batches = _refresh_open_batches(step)
+    report.webhooks = redeliver(ctx, now)
+    report.schedules = fire_schedules(ctx, now)
+    if report.total:
+        log.info("reconcile.republished", **report.counts())
+    return report
 
 
 def _stale(column: InstrumentedAttribute[datetime | None], before: datetime) -> ColumnElement[bool]:
     return or_(column.is_(None), column < before)
 
 
-def reconcile(ctx: WorkerContext, now: datetime | None = None) -> ReconcileReport:
-    """One pass of the reconciler; returns what it re-published."""
-    now = now or ctx.clock()
-    before = now - timedelta(seconds=ctx.settings.reconcile_grace_seconds)
-    report = ReconcileReport()
-    closed = [name for name, window in ctx.settings.window_table.items() if not window.is_open(now)]
-    with ctx.db.transaction() as session:
-        report.held = _hold_closed(session, closed, now)
-        released = _release_scheduled(session, closed, now)
-        report.released = [job_id for job_id, bulk in released]
-        # Released single jobs are sent now; released batch lines wait for `admit` below.
-        report.plans = [job_id for job_id, bulk in released if not bulk] + list(
-            session.scalars(
-                select(Job.id)
-                .where(
-                    or_(
-                        Job.status == "queued",
-                        (Job.status == "running")
-                        & (Job.stage == "planning")
-                        & (Job.lease_until < now),
-                    ),
-                    Job.enqueued_at < before,
-                )
-                .order_by(Job.priority.desc(), Job.id)
-                .limit(BATCH)
-            )
-        )
-        running_job = select(Job.id).where(
-            Job.id == Chunk.job_id,
-            Job.status == "running",
-            or_(Job.window.is_(None), Job.window.not_in(closed)),
-        )
-        report.chunks = list(
-            session.scalars(
-                select(Chunk.id)
-                .where(
-                    or_(
-                        Chunk.status == "pending",
-                        (Chunk.status == "running") & (Chunk.lease_until < now),
-                    ),
-                    _stale(Chunk.enqueued_at, before),
-                    running_job.exists(),
-                )
-                .order_by(Chunk.id)
-                .limit(BATCH)
-            )
-        )
-        report.finalizes = list(
-            session.scalars(
-                select(Job.id)
-                .where(
-                    Job.status == "running",
-                    Job.stage == "finalizing",
-                    _stale(Job.lease_until, now),
-                    _stale(Job.enqueued_at, before),
-                )
-                .limit(BATCH)
-            )
-        )
-        report.finalizes += _complete_but_not_finalizing(session, now)
-        job_ids = report.plans + report.finalizes
-        if job_ids:
-            session.execute(update(Job).where(Job.id.in_(job_ids)).values(enqueued_at=now))
-        if report.chunks:
-            session.execute(
-                update(Chunk).where(Chunk.id.in_(report.chunks)).values(enqueued_at=now)
-            )
-        priority: dict[str, int] = {
-            row.id: row.priority
-            for row in session.execute(select(Job.id, Job.priority).where(Job.id.in_(job_ids)))
-        }
-        chunk_priority: dict[str, int] = {
-            row.id: row.priority
-            for row in session.execute(
-                select(Chunk.id, Job.priority)
-                .join(Job, Job.id == Chunk.job_id)
-                .where(Chunk.id.in_(report.chunks))
-            )
-        }
-        for job_id in report.plans:
-            on_commit(session, partial(ctx.dispatcher.plan, job_id, priority[job_id]))
-        for chunk_id in report.chunks:
-            on_commit(session, partial(ctx.dispatcher.infer, chunk_id, chunk_priority[chunk_id]))
-        for job_id in report.finalizes:
-            on_commit(session, partial(ctx.dispatcher.finalize, job_id, priority[job_id]))
-        report.admitted = admit(session, ctx.dispatcher, ctx.settings)
-    # Open batches are looked at every pass: it is what expires them when their window ends.
-    for batch_id in _open_batches(ctx):
-        with ctx.db.transaction() as session:
-            if (
-                refresh_batch(session, ctx.store, batch_id, now, dispatcher=ctx.dispatcher)
-                is not None
-            ):
-                report.batches.append(batch_id)
-    # Webhook deliveries whose next attempt is due (retries are never Celery ETAs).
-    report.webhooks = redeliver(ctx, now)
-    # Recurring schedules: each due (schedule, slot) fires once however many beats run.
-    report.schedules = fire_schedules(ctx, now)
-    if report.total:
-        log.info(
-            "reconcile.republished",
-            held=len(report.held),
-            released=len(report.released),
-            admitted=len(report.admitted),
-            plans=len(report.plans),
-            chunks=len(report.chunks),
-            finalizes=len(report.finalizes),
-            batches=len(report.batches),
-            webhooks=len(report.webhooks),
-            schedules=len(report.schedules),
-        )
-    return report
-
-
-def _hold_closed(session: Session, closed: list[str], now: datetime) -> list[str]:
+def _hold_closed(session: Session, step: _Pass) -> list[str]:
     """Queued jobs whose window has closed go back to `scheduled` (they had not started)."""
-    if not closed:
+    if not step.gate.closed:
         return []
-    ids = list(
-        session.scalars(
-            select(Job.id).where(Job.status == "queued", Job.window.in_(closed)).limit(BATCH)
-        )
-    )
-    if ids:
-        session.execute(
-            update(Job)
-            .where(Job.id.in_(ids), Job.status == "queued")
-            .values(status="scheduled", enqueued_at=None, updated_at=now)
-        )
-    return ids
+    query = select(Job.id).where(Job.status == "queued", ~step.gate.allows_window())
+    return hold_jobs(session, list(session.scalars(query.limit(BATCH))), step.now)
 
 
-def _release_scheduled(
-    session: Session, closed: list[str], now: datetime
-) -> list[tuple[str, bool]]:
-    """Scheduled jobs whose `not_before` has passed and whose window is open become queued.
+def _release_due(session: Session, step: _Pass) -> list[str]:
+    """Scheduled jobs that may start now become queued; returns them, single jobs first.
 
-    Returns (job id, is a batch line). Single jobs are marked sent (the caller publishes them);
-    batch lines are left held for `admit`. A window the settings no longer define counts as
-    open, so the job is released and its plan step fails it with the reason.
+    Single jobs are marked sent (`_resend_plans` publishes them); batch lines are left held for
+    `admit`. A window the settings no longer define counts as open, so the job is released and
+    its plan step fails it with the reason.
     """
     rows = session.execute(
         select(Job.id, Job.batch_id.is_not(None))
-        .where(
-            Job.status == "scheduled",
-            or_(Job.not_before.is_(None), Job.not_before <= now),
-            or_(Job.window.is_(None), Job.window.not_in(closed)),
-        )
+        .where(Job.status == "scheduled", step.gate.allows_job())
         .order_by(Job.priority.desc(), Job.id)
         .limit(BATCH)
     ).all()
-    released = [(job_id, bool(bulk)) for job_id, bulk in rows]
-    for bulk in (False, True):
-        ids = [job_id for job_id, is_bulk in released if is_bulk == bulk]
-        if ids:
-            session.execute(
-                update(Job)
-                .where(Job.id.in_(ids), Job.status == "scheduled")
-                .values(status="queued", enqueued_at=None if bulk else now, updated_at=now)
+    singles = release_scheduled(
+        session, [i for i, bulk in rows if not bulk], held=False, now=step.now
+    )
+    lines = release_scheduled(session, [i for i, bulk in rows if bulk], held=True, now=step.now)
+    return singles + lines
+
+
+def _resend_plans(session: Session, step: _Pass, released: list[str]) -> list[str]:
+    """Plan messages for released single jobs, and for queued or planning jobs gone quiet."""
+    quiet = select(Job.id, Job.priority).where(plan_ready(step.now), Job.enqueued_at < step.before)
+    fresh = select(Job.id, Job.priority).where(Job.id.in_(released), Job.batch_id.is_(None))
+    rows = [*session.execute(_by_priority(fresh)), *session.execute(_by_priority(quiet))]
+    return _send_jobs(session, step, rows, step.ctx.dispatcher.plan)
+
+
+def _resend_finalizes(session: Session, step: _Pass) -> list[str]:
+    """Finalize messages for finalizing jobs gone quiet, and for complete jobs never moved."""
+    quiet = select(Job.id, Job.priority).where(
+        finalize_ready(step.now), _stale(Job.enqueued_at, step.before)
+    )
+    rows = list(session.execute(quiet.limit(BATCH)))
+    moved = set(finalize_complete(session, _complete_but_inferring(session), step.now))
+    rows += session.execute(select(Job.id, Job.priority).where(Job.id.in_(moved)))
+    return _send_jobs(session, step, rows, step.ctx.dispatcher.finalize)
+
+
+def _resend_chunks(session: Session, step: _Pass) -> list[str]:
+    """Infer messages for ready chunks gone quiet, of running jobs whose window is open."""
+    rows = list(
+        session.execute(
+            select(Chunk.id, Job.priority)
+            .join(Job, Job.id == Chunk.job_id)
+            .where(
+                chunk_ready(step.now),
+                _stale(Chunk.enqueued_at, step.before),
+                Job.status == "running",
+                step.gate.allows_window(),
             )
-    return released
+            .order_by(Chunk.id)
+            .limit(BATCH)
+        )
+    )
+    mark_chunks_sent(session, [chunk_id for chunk_id, _ in rows], step.now)
+    for chunk_id, priority in rows:
+        on_commit(session, partial(step.ctx.dispatcher.infer, chunk_id, priority))
+    return [chunk_id for chunk_id, _ in rows]
 
 
-def _open_batches(ctx: WorkerContext) -> list[str]:
-    with ctx.db.transaction() as session:
-        query = select(Batch.id).where(Batch.status.in_(OPEN)).limit(BATCH)
-        return list(session.scalars(query))
+def _by_priority(query: Select[str, int]) -> Select[str, int]:
+    return query.order_by(Job.priority.desc(), Job.id).limit(BATCH)
 
 
-def _complete_but_not_finalizing(session: Session, now: datetime) -> list[str]:
+def _send_jobs(
+    session: Session,
+    step: _Pass,
+    rows: Sequence[tuple[str, int]],
+    send: Callable[[str, int], None],
+) -> list[str]:
+    ids = [job_id for job_id, _ in rows]
+    mark_jobs_sent(session, ids, step.now)
+    for job_id, priority in rows:
+        on_commit(session, partial(send, job_id, priority))
+    return ids
+
+
+def _complete_but_inferring(session: Session) -> list[str]:
     """Jobs whose chunks are all done but that never moved to finalizing (belt and braces)."""
     done = (
         select(func.count())
@@ -231,22 +206,24 @@ def _complete_but_not_finalizing(session: Session, now: datetime) -> list[str]:
         .where(Chunk.job_id == Job.id, Chunk.status == "done")
         .scalar_subquery()
     )
-    ids = list(
-        session.scalars(
-            select(Job.id)
-            .where(
-                Job.status == "running",
-                Job.stage == "inferring",
-                Job.chunks_total > 0,
-                done >= Job.chunks_total,
-            )
-            .limit(BATCH)
-        )
+    query = select(Job.id).where(
+        Job.status == "running",
+        Job.stage == "inferring",
+        Job.chunks_total > 0,
+        done >= Job.chunks_total,
     )
-    if ids:
-        session.execute(
-            update(Job)
-            .where(Job.id.in_(ids), Job.stage == "inferring")
-            .values(stage="finalizing", stage_attempts=0, lease_until=None, updated_at=now)
+    return list(session.scalars(query.limit(BATCH)))
+
+
+def _refresh_open_batches(step: _Pass) -> list[str]:
+    """Finish or expire open batches; looked at every pass, since that is what expires them."""
+    with step.ctx.db.transaction() as session:
+        open_ids = list(
+            session.scalars(select(Batch.id).where(Batch.status.in_(OPEN)).limit(BATCH))
         )
-    return ids
+    changed = []
+    for batch_id in open_ids:
+        with step.ctx.db.transaction() as session:
+            if refresh_batch(step.ctx, session, batch_id, step.now) is not None:
+                changed.append(batch_id)
+    return changed

@@ -16,11 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.batches import refresh_batch
 from core.db import on_commit
 from core.db.models import Chunk, File, Job
 from core.errors import NightowlError
-from core.fairness import admit
 from core.faults import crash_after_commit, crash_point
 from core.logging import bound_context, get_logger
 from core.state import (
@@ -31,7 +29,7 @@ from core.state import (
     complete_chunk,
     fail_chunk,
     fail_job,
-    hold_job,
+    hold_jobs,
     release_chunk,
     release_job,
     save_plan,
@@ -40,9 +38,11 @@ from core.state import (
 from core.storage import job_key
 from core.usage import sum_usage
 from core.webhooks import emit_job_event
+from core.windows import StartGate
 from worker.context import WorkerContext
 from worker.fetch import fetch_url_input
 from worker.kinds import PIPELINES, ChunkResult, JobInfo, MoreChunks
+from worker.kinds.notice import tiny_warning
 
 log = get_logger("worker")
 
@@ -104,11 +104,10 @@ def _record_job_failure(
             log.warning("job.stage.retry", stage=stage, error=_describe(exc))
 
 
-def _window_of(ctx: WorkerContext, session: Session, job_id: str) -> tuple[str | None, bool]:
-    """The job's window name and whether work may start now (no window, or open, or unknown)."""
+def _may_start(ctx: WorkerContext, session: Session, job_id: str) -> bool:
+    """Whether the job's work may start now, by its window (`StartGate`)."""
     name = session.scalar(select(Job.window).where(Job.id == job_id))
-    window = ctx.settings.window_table.get(name) if name else None
-    return name, window is None or window.is_open(ctx.clock())
+    return StartGate.at(ctx.settings.window_table, ctx.clock()).allows(name)
 
 
 def _waits_for_window(ctx: WorkerContext, job_id: str) -> bool:
@@ -116,15 +115,17 @@ def _waits_for_window(ctx: WorkerContext, job_id: str) -> bool:
 
     A window that is no longer configured fails the job with a clear reason.
     """
+    now = ctx.clock()
     with ctx.db.transaction() as session:
-        name, may_start = _window_of(ctx, session, job_id)
-        if name is not None and name not in ctx.settings.window_table:
+        name = session.scalar(select(Job.window).where(Job.id == job_id))
+        gate = StartGate.at(ctx.settings.window_table, now)
+        if gate.unknown(name):
             if fail_job(session, job_id, "invalid_input", f"window {name!r} is not configured"):
                 _job_ended(ctx, session, job_id)
             return True
-        if may_start:
+        if gate.allows(name):
             return False
-        if hold_job(session, job_id):
+        if hold_jobs(session, [job_id], now):
             log.info("job.window.closed", window=name)
         return True
 
@@ -160,7 +161,7 @@ def infer_chunk(ctx: WorkerContext, chunk_id: str) -> None:
     with bound_context(chunk_id=chunk_id):
         with ctx.db.transaction() as session:
             job_id = session.scalar(select(Chunk.job_id).where(Chunk.id == chunk_id))
-            if job_id is not None and not _window_of(ctx, session, job_id)[1]:
+            if job_id is not None and not _may_start(ctx, session, job_id):
                 # The job's window closed: the chunk stays pending, and the reconciler sends it
                 # again once the window opens (chunks already running finish).
                 log.info("job.chunk.waiting", job_id=job_id)
@@ -221,17 +222,6 @@ def _record_chunk_failure(
             log.warning("job.chunk.retry", error=_describe(exc))
 
 
-def refresh_batch_step(ctx: WorkerContext, batch_id: str) -> None:
-    """Finish, expire or close a batch whose requests are all done (idempotent), and admit
-    held batch jobs into the places that freed up."""
-    with bound_context(batch_id=batch_id), ctx.db.transaction() as session:
-        status = refresh_batch(session, ctx.store, batch_id, dispatcher=ctx.dispatcher)
-        if status is not None:
-            log.info("batch.finished", status=status)
-        # A batch job ended (this task runs then): its place goes to the next held job.
-        admit(session, ctx.dispatcher, ctx.settings)
-
-
 def _job_ended(ctx: WorkerContext, session: Session, job_id: str) -> None:
     """After a job ends: record its webhook event, and have its batch (if any) looked at after
     the commit."""
@@ -277,6 +267,8 @@ def finalize_job(ctx: WorkerContext, job_id: str) -> None:
             if isinstance(finalized, MoreChunks):
                 _add_round(ctx, claim, finalized, job.priority)
                 return
+            if warning := tiny_warning(chunks):  # said here once for every kind: text is noise
+                finalized.result["warning"] = warning
             result_json = json.dumps(finalized.result, ensure_ascii=False, indent=2).encode()
             artifacts = {"result.json": (result_json, "application/json"), **finalized.artifacts}
             keys: dict[str, Any] = dict(finalized.stored)

@@ -7,7 +7,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, ResourcesDep, SessionDep
-from api.schemas import FileOut
+from api.schemas.files import FileOut
 from api.services.files import store_upload
 from api.upload import receive_file
 from core.files import get_file
@@ -26,9 +26,8 @@ async def upload_file(
     def _record() -> FileOut:
         # This route's one commit: opened only once the body has been received.
         with resources.db.transaction() as session:
-            return FileOut.of(
-                store_upload(session, resources.store, principal.tenant_id, upload, cap)
-            )
+            row = store_upload(session, resources.store, principal.tenant_id, upload, cap)
+            return FileOut.from_row(row)
 
     try:
         return await run_in_threadpool(_record)
@@ -39,7 +38,7 @@ async def upload_file(
 @router.get("/{file_id}", response_model=FileOut)
 def file_metadata(file_id: str, principal: PrincipalDep, session: SessionDep) -> FileOut:
     """A file's metadata."""
-    return FileOut.of(get_file(session, principal.tenant_id, file_id))
+    return FileOut.from_row(get_file(session, principal.tenant_id, file_id))
 
 
 @router.get("/{file_id}/content")

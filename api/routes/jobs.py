@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from api.deps import PrincipalDep, ResourcesDep, SessionDep
-from api.schemas import JobCreate, JobList, JobOut
+from api.schemas.jobs import JobCreate, JobList, JobOut, JobQuery
 from api.services import jobs as service
-from core import jobs as jobs_core
-from core.errors import NotFound
 from core.faults import crash_after_commit
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-JobStatus = Literal["scheduled", "queued", "running", "succeeded", "failed", "cancelled", "expired"]
+JobQueryDep = Annotated[JobQuery, Query()]
 
 _MEDIA_TYPES = {
     ".json": "application/json",
@@ -39,7 +36,7 @@ def create_job(
 ) -> JobOut:
     """Submit a job; it is queued after the row commits. Same Idempotency-Key, same job."""
     crash_after_commit(session, resources.settings, "api.job.after_commit")  # tests only
-    job, created = jobs_core.create_job(
+    job, created = service.create_job(
         session,
         resources.dispatcher,
         resources.settings,
@@ -53,28 +50,10 @@ def create_job(
 
 
 @router.get("", response_model=JobList)
-def list_jobs(
-    principal: PrincipalDep,
-    session: SessionDep,
-    status: JobStatus | None = None,
-    kind: str | None = None,
-    batch_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: str | None = None,
-) -> JobList:
+def list_jobs(principal: PrincipalDep, session: SessionDep, query: JobQueryDep) -> JobList:
     """The caller's jobs, newest first; pass `after=<last_id>` for the next page."""
-    rows, has_more = service.list_jobs(
-        session,
-        principal.tenant_id,
-        status=status,
-        kind=kind,
-        batch_id=batch_id,
-        limit=limit,
-        after=after,
-    )
-    return JobList(
-        data=[JobOut.of(r) for r in rows], has_more=has_more, last_id=rows[-1].id if rows else None
-    )
+    rows = service.list_jobs(session, principal.tenant_id, query)
+    return JobList.of(rows, JobOut.of)
 
 
 @router.get("/{job_id}", response_model=JobOut)
@@ -98,13 +77,7 @@ def job_result(
     job_id: str, principal: PrincipalDep, session: SessionDep, resources: ResourcesDep
 ) -> Any:
     """The result JSON of a succeeded job, with links to its artifacts."""
-    job = service.finished_job(session, principal.tenant_id, job_id)
-    assert job.result_key is not None
-    result = json.loads(resources.store.get_bytes(job.result_key))
-    result["artifacts"] = {
-        name: f"/v1/jobs/{job.id}/artifacts/{name}" for name in sorted(job.artifacts or {})
-    }
-    return result
+    return service.result(session, resources.store, principal.tenant_id, job_id)
 
 
 @router.get("/{job_id}/artifacts/{name}", response_model=None)
@@ -112,10 +85,7 @@ def job_artifact(
     job_id: str, name: str, principal: PrincipalDep, session: SessionDep, resources: ResourcesDep
 ) -> Response:
     """An artifact's bytes (local storage) or a redirect to a short-lived presigned URL (S3)."""
-    job = service.finished_job(session, principal.tenant_id, job_id)
-    key = (job.artifacts or {}).get(name)
-    if key is None:
-        raise NotFound(f"job {job_id} has no artifact {name!r}")
+    key = service.artifact_key(session, principal.tenant_id, job_id, name)
     url = resources.store.presigned_url(key, filename=name)
     if url is not None:
         return RedirectResponse(url, status_code=307)

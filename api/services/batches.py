@@ -1,4 +1,4 @@
-"""Batches: read, list, cancel (creation and retry are `core.batch_intake`)."""
+"""Batches of a tenant: create, read, list, cancel, retry (intake is `core.batch_intake`)."""
 
 from __future__ import annotations
 
@@ -7,33 +7,30 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.pagination import Cursor, Rows, page
+from core.batch_intake import create_batch, retry_batch
 from core.batches import OPEN
 from core.db import on_commit
 from core.db.models import Batch, Job
 from core.db.types import utcnow
-from core.errors import Conflict, NotFound
+from core.errors import Conflict
 from core.queue import Dispatcher
 from core.state import TERMINAL, cancel_job
+from core.tenancy import owned
 from core.webhooks import emit_job_event
+
+# Intake stays in core, since schedule firings create batches too.
+__all__ = ["cancel_batch", "create_batch", "get_batch", "list_batches", "retry_batch"]
 
 
 def get_batch(session: Session, tenant_id: str, batch_id: str) -> Batch:
     """The tenant's batch; another tenant's id is NotFound."""
-    batch = session.scalar(select(Batch).where(Batch.id == batch_id, Batch.tenant_id == tenant_id))
-    if batch is None:
-        raise NotFound(f"no batch {batch_id}")
-    return batch
+    return owned(session, Batch, tenant_id, batch_id, "batch")
 
 
-def list_batches(
-    session: Session, tenant_id: str, limit: int, after: str | None
-) -> tuple[list[Batch], bool]:
-    """The tenant's batches, newest first, with a cursor."""
-    query = select(Batch).where(Batch.tenant_id == tenant_id)
-    if after:
-        query = query.where(Batch.id < after)
-    rows = list(session.scalars(query.order_by(Batch.id.desc()).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+def list_batches(session: Session, tenant_id: str, cursor: Cursor) -> Rows[Batch]:
+    """The tenant's batches, newest first."""
+    return page(session, select(Batch).where(Batch.tenant_id == tenant_id), Batch.id, cursor)
 
 
 def cancel_batch(session: Session, dispatcher: Dispatcher, tenant_id: str, batch_id: str) -> Batch:

@@ -1,26 +1,41 @@
-"""Jobs: read, list with a cursor, cancel, results (creation is `core.jobs.create_job`)."""
+"""Jobs of a tenant: read, list, cancel, results (creation is `core.jobs.create_job`)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.pagination import Rows, page
+from api.schemas.jobs import JobQuery
 from core.db.models import Job
 from core.errors import Conflict, NotFound
+from core.jobs import create_job
 from core.queue import Dispatcher
 from core.state import cancel_job, job_usage
+from core.storage import ObjectStore
+from core.tenancy import owned
 from core.usage import sum_usage
 from core.webhooks import emit_job_event
+
+# Creation stays in core, since batch lines and schedule firings create jobs too.
+__all__ = [
+    "artifact_key",
+    "create_job",
+    "finished_job",
+    "get_job",
+    "list_jobs",
+    "live_usage",
+    "request_cancel",
+    "result",
+]
 
 
 def get_job(session: Session, tenant_id: str, job_id: str) -> Job:
     """The tenant's job `job_id`; another tenant's id is NotFound like an unknown one."""
-    job = session.scalar(select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id))
-    if job is None:
-        raise NotFound(f"no job {job_id}")
-    return job
+    return owned(session, Job, tenant_id, job_id, "job")
 
 
 def live_usage(session: Session, job: Job) -> dict[str, Any] | None:
@@ -30,28 +45,9 @@ def live_usage(session: Session, job: Job) -> dict[str, Any] | None:
     return sum_usage(job_usage(session, job.id))
 
 
-def list_jobs(
-    session: Session,
-    tenant_id: str,
-    *,
-    status: str | None,
-    kind: str | None,
-    limit: int,
-    after: str | None,
-    batch_id: str | None = None,
-) -> tuple[list[Job], bool]:
-    """The tenant's jobs, newest first, `limit` at a time after the cursor `after`."""
-    query = select(Job).where(Job.tenant_id == tenant_id)
-    if status:
-        query = query.where(Job.status == status)
-    if kind:
-        query = query.where(Job.kind == kind)
-    if batch_id:
-        query = query.where(Job.batch_id == batch_id)
-    if after:
-        query = query.where(Job.id < after)
-    rows = list(session.scalars(query.order_by(Job.id.desc()).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+def list_jobs(session: Session, tenant_id: str, query: JobQuery) -> Rows[Job]:
+    """The tenant's jobs, newest first, optionally only those of a status, kind or batch."""
+    return page(session, select(Job).where(Job.tenant_id == tenant_id), Job.id, query)
 
 
 def request_cancel(session: Session, dispatcher: Dispatcher, tenant_id: str, job_id: str) -> Job:
@@ -69,3 +65,23 @@ def finished_job(session: Session, tenant_id: str, job_id: str) -> Job:
     if job.status != "succeeded" or job.result_key is None:
         raise Conflict(f"job {job_id} has no result: it is {job.status}")
     return job
+
+
+def result(session: Session, store: ObjectStore, tenant_id: str, job_id: str) -> Any:
+    """The result JSON of a succeeded job, its `artifacts` as links to their routes."""
+    job = finished_job(session, tenant_id, job_id)
+    assert job.result_key is not None
+    body = json.loads(store.get_bytes(job.result_key))
+    body["artifacts"] = {
+        name: f"/v1/jobs/{job.id}/artifacts/{name}" for name in sorted(job.artifacts or {})
+    }
+    return body
+
+
+def artifact_key(session: Session, tenant_id: str, job_id: str, name: str) -> str:
+    """The storage key of a succeeded job's artifact `name` (NotFound if it has none so named)."""
+    job = finished_job(session, tenant_id, job_id)
+    key = (job.artifacts or {}).get(name)
+    if key is None:
+        raise NotFound(f"job {job_id} has no artifact {name!r}")
+    return str(key)

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from core.db.types import utcnow
+from testkit.media_samples import tone_bursts, write_audio
+from testkit.samples import OBSERVATORY_PAGES, pdf_bytes
 from tests.fixtures.backends import Service
-from tests.media_samples import tone_bursts, write_audio
-from tests.samples import OBSERVATORY_PAGES, pdf_bytes
 from worker.reconcile import reconcile
 
 
@@ -75,7 +75,7 @@ def test_every_bad_line_is_reported_with_its_number_and_nothing_runs(service: Se
     assert batch["request_counts"] == {"total": 0, "completed": 0, "failed": 0}
     listed = _get(service, key, f"/v1/jobs?batch_id={batch['id']}")
     assert listed["data"] == []
-    assert service.dispatcher._pending == type(service.dispatcher._pending)()
+    assert service.dispatcher.pending() == []
 
 
 def test_a_mixed_batch_completes_with_counts_and_output_and_error_files(
@@ -131,7 +131,7 @@ def test_an_expired_batch_moves_unfinished_lines_to_the_error_file(service: Serv
         [_line(f"r{i}", "document.qa", pdf, {"questions": ["q"]}) for i in range(3)],
         window="1h",
     )
-    service.dispatcher._pending.clear()  # no worker got to them
+    service.dispatcher.discard()  # no worker got to them
     reconcile(service.context, now=utcnow() + timedelta(minutes=30))
     assert _get(service, key, f"/v1/batches/{batch['id']}")["status"] == "in_progress"
     reconcile(service.context, now=utcnow() + timedelta(hours=2))

@@ -7,8 +7,8 @@ import hashlib
 from sqlalchemy import func, select
 
 from core.db.models import File
+from testkit.samples import OBSERVATORY_PAGES, pdf_bytes
 from tests.fixtures.backends import Service
-from tests.samples import OBSERVATORY_PAGES, pdf_bytes
 
 
 def test_upload_records_metadata_and_returns_the_same_bytes(service: Service) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from core.db.models import Chunk, Job
+from testkit.samples import OBSERVATORY_PAGES, pdf_bytes
 from tests.fixtures.backends import Service
-from tests.samples import OBSERVATORY_PAGES, pdf_bytes
 
 QUESTIONS = ["Who founded the observatory?", "What was discovered in 2019?"]
 
@@ -173,7 +173,7 @@ def test_idempotency_key_returns_the_same_job_or_409(service: Service) -> None:
     assert first.json()["id"] == again.json()["id"]
     other = body | {"params": {"questions": ["b"]}}
     assert service.client.post("/v1/jobs", json=other, headers=headers).status_code == 409
-    assert len(service.dispatcher._pending) == 1  # one plan message, not two
+    assert len(service.dispatcher.pending()) == 1  # one plan message, not two
 
 
 def test_concurrent_requests_with_one_idempotency_key_make_one_job(service: Service) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from core.db.models import Batch, Job
+from testkit.samples import OBSERVATORY_PAGES, pdf_bytes
 from tests.fixtures.backends import Service
-from tests.samples import OBSERVATORY_PAGES, pdf_bytes
 
 QA = {"kind": "document.qa", "params": {"questions": ["Who founded the observatory?"]}}
 

@@ -11,7 +11,7 @@ import pytest
 
 from core.db.types import utcnow
 from tests.fixtures.backends import Service
-from worker.schedules import fire_schedules
+from worker.schedule_firing import fire_schedules
 
 QA = {"kind": "document.qa", "params": {"questions": ["What is it about?"]}}
 

@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from testkit.samples import OBSERVATORY_PAGES, pdf_bytes
+from testkit.stack import free_port
 from tests.fixtures.backends import Service
-from tests.samples import OBSERVATORY_PAGES, pdf_bytes
-from tests.stack import free_port
 
 _PARAM = re.compile(r"\{([^}]+)\}")
 _METHODS = {"get", "post", "put", "patch", "delete"}

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from api.upload import clean_filename
+from core.files import clean_filename
 from core.storage import S3Store
+from testkit.samples import OBSERVATORY_PAGES, pdf_bytes
 from tests.fixtures.backends import Service
-from tests.samples import OBSERVATORY_PAGES, pdf_bytes
 
 BOUNDARY = "nightowl-test-boundary"
 HOSTILE_NAMES = [

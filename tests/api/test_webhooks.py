@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from testkit.samples import OBSERVATORY_PAGES, pdf_bytes
 from tests.fixtures.backends import Service
 from tests.receiver import Receiver
-from tests.samples import OBSERVATORY_PAGES, pdf_bytes
 from worker.webhooks import redeliver
 
 ALLOW_LOOPBACK = {"fetch_allow_networks": ["127.0.0.1/32"]}

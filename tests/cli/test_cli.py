@@ -11,7 +11,7 @@ from cli.main import app
 from core.auth import authenticate
 from core.db import Database
 from core.settings import Settings
-from tests.samples import OBSERVATORY_PAGES, pdf_bytes
+from testkit.samples import OBSERVATORY_PAGES, pdf_bytes
 
 
 @pytest.fixture

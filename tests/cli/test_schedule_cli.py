@@ -13,16 +13,14 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cli.schedule import parse_params, parse_source
-from core.auth import create_key
-from core.db import Database
 from core.migrate import upgrade
 from core.settings import Settings
-from tests.fixtures.backends import s3_values
-from tests.services import S3Service
-from tests.stack import Stack
+from testkit.backends import new_tenant_key, s3_values
+from testkit.services import S3Service
+from testkit.stack import Stack
 from worker.context import WorkerContext
 from worker.inline import InlineDispatcher
-from worker.schedules import fire_schedules
+from worker.schedule_firing import fire_schedules
 
 CLI_BUCKET = f"cli-{secrets.token_hex(4)}"
 
@@ -37,10 +35,7 @@ def api(tmp_path: Path, redis_url: str, s3_service: S3Service) -> Iterator[tuple
         **s3_values(s3_service),  # type: ignore[arg-type]
     )
     upgrade(settings.sqlalchemy_url)
-    db = Database(settings.sqlalchemy_url)
-    with db.transaction() as session:
-        key = create_key(session, "acme")
-    db.dispose()
+    key = new_tenant_key(settings, "acme")
     stack = Stack(settings, tmp_path)
     try:
         stack.start_api()

@@ -9,7 +9,7 @@ from alembic import command
 from sqlalchemy import create_engine, inspect
 
 from core.migrate import alembic_config, downgrade, upgrade
-from tests.fixtures.backends import fresh_postgres_database
+from testkit.backends import fresh_postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

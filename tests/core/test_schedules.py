@@ -13,52 +13,26 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from api.schemas.schedules import ScheduleCreate
+from api.services.schedules import create_schedule, get_schedule, set_status, skipped_counts
 from core.auth import authenticate, create_key
 from core.db.models import Batch, File, Job, Schedule, ScheduleFiring, ScheduleObject
 from core.db.types import new_id, utcnow
 from core.errors import NotFound
-from core.queue import DEFAULT_PRIORITY
-from core.schedule_firing import fire_due
-from core.schedule_sources import ObjectChanged, open_source
-from core.schedules import (
-    ScheduleCreate,
-    create_schedule,
-    get_schedule,
-    latest_slot,
-    next_slot,
-    set_status,
-    skipped_counts,
-)
+from core.schedules import latest_slot, next_slot
 from core.settings import Settings
 from core.storage import make_store
+from testkit.services import S3Service
 from tests.fixtures.backends import backend_settings
-from tests.services import S3Service
 from worker.context import WorkerContext
+from worker.inline import InlineDispatcher
 from worker.reconcile import reconcile
-from worker.schedules import fire_schedules
+from worker.schedule_firing import fire_due, fire_schedules
+from worker.schedule_sources import ObjectChanged, open_source
 
 T0 = datetime(2026, 3, 1, 10, 10, tzinfo=UTC)
 QA = {"kind": "document.qa", "params": {"questions": ["What is it about?"]}}
 BINARY = b"\x00\x01\x02 not a document"
-
-
-class RecordingDispatcher:
-    """A complete Dispatcher that only records what it was asked to publish."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def plan(self, job_id: str, priority: int = DEFAULT_PRIORITY) -> None:
-        self.sent.append(("plan", job_id))
-
-    def infer(self, chunk_id: str, priority: int = DEFAULT_PRIORITY) -> None:
-        self.sent.append(("infer", chunk_id))
-
-    def finalize(self, job_id: str, priority: int = DEFAULT_PRIORITY) -> None:
-        self.sent.append(("finalize", job_id))
-
-    def batch(self, batch_id: str) -> None:
-        self.sent.append(("batch", batch_id))
 
 
 @dataclass
@@ -105,7 +79,8 @@ def make_setup(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     def make(kind: str, **overrides: object) -> Setup:
         home = tmp_path / f"home{len(made)}"
         settings = backend_settings(request, kind, home, tmp_path / "models", **overrides)
-        ctx = WorkerContext.create(settings, RecordingDispatcher())
+        # Never drained: the dispatcher only queues what firing publishes.
+        ctx = WorkerContext.create(settings, InlineDispatcher())
         with ctx.db.transaction() as session:
             tenant_id = authenticate(session, create_key(session, "acme")).tenant_id
         made.append(Setup(ctx, tenant_id))
@@ -372,7 +347,7 @@ def _beat(settings_values: dict[str, Any], now: datetime, start: Any, done: Any,
     fired: list[str] = []
     for hour in range(3):
         start.wait()
-        fired += fire_due(db, store, RecordingDispatcher(), settings, now + timedelta(hours=hour))
+        fired += fire_due(db, store, InlineDispatcher(), settings, now + timedelta(hours=hour))
         done.wait()
     db.dispose()
     out.put(fired)

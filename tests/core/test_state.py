@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
+from datetime import timedelta
 
 from core.db.models import Chunk, File, Job, Tenant
 from core.db.types import new_id, utcnow
@@ -55,13 +55,14 @@ def _planned_job(service: Service, chunks: int) -> tuple[str, list[str]]:
 def test_a_claimed_chunk_cannot_be_claimed_again_until_its_lease_expires(service: Service) -> None:
     """A second claim fails while the lease holds and succeeds, with attempt 2, after it."""
     _, (chunk_id,) = _planned_job(service, 1)
+    now = utcnow()
     with service.context.db.transaction() as session:
-        first = claim_chunk(session, chunk_id, lease_seconds=0.3)
+        first = claim_chunk(session, chunk_id, lease_seconds=30, now=now)
     with service.context.db.transaction() as session:
-        assert claim_chunk(session, chunk_id, lease_seconds=60) is None
-    time.sleep(0.4)
+        later = now + timedelta(seconds=29)
+        assert claim_chunk(session, chunk_id, lease_seconds=60, now=later) is None
     with service.context.db.transaction() as session:
-        second = claim_chunk(session, chunk_id, lease_seconds=60)
+        second = claim_chunk(session, chunk_id, lease_seconds=60, now=now + timedelta(seconds=31))
     assert first is not None and second is not None
     assert (first.attempt, second.attempt) == (1, 2)
 
@@ -69,11 +70,11 @@ def test_a_claimed_chunk_cannot_be_claimed_again_until_its_lease_expires(service
 def test_a_stale_attempt_cannot_write_its_result(service: Service) -> None:
     """After a takeover, the first claim's completion writes nothing; the current one does."""
     job_id, (chunk_id,) = _planned_job(service, 1)
+    now = utcnow()
     with service.context.db.transaction() as session:
-        stale = claim_chunk(session, chunk_id, lease_seconds=0)
-    time.sleep(0.01)
+        stale = claim_chunk(session, chunk_id, lease_seconds=10, now=now)
     with service.context.db.transaction() as session:
-        current = claim_chunk(session, chunk_id, lease_seconds=60)
+        current = claim_chunk(session, chunk_id, lease_seconds=60, now=now + timedelta(seconds=11))
     assert stale is not None and current is not None
     with service.context.db.transaction() as session:
         assert complete_chunk(session, stale, {"from": "stale"}, None) is None

@@ -12,8 +12,8 @@ import pytest
 from core.errors import NotFound, TooLarge
 from core.settings import Settings
 from core.storage import LocalStore, ObjectStore, make_store, validate_key
-from tests.fixtures.backends import s3_values
-from tests.services import S3Service
+from testkit.backends import s3_values
+from testkit.services import S3Service
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -18,10 +18,10 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from core.db.models import Tenant, WebhookDelivery
 from core.db.types import utcnow
 from core.queue import Dispatcher
-from core.webhooks import deliver, due_deliveries, emit, new_secret, tenant_secret
+from core.webhooks import emit, new_secret, tenant_secret
 from tests.fixtures.backends import Service
 from tests.receiver import Receiver
-from worker.webhooks import deliver_webhook, redeliver
+from worker.webhooks import deliver, deliver_webhook, due_deliveries, redeliver
 
 ALLOW_LOOPBACK = {"fetch_allow_networks": ["127.0.0.1/32"]}
 
@@ -91,7 +91,7 @@ def test_failures_back_off_and_the_reconciler_resends_until_delivered(
 
     # First attempt: published after the commit, run by the dispatcher on the real clock.
     before = utcnow()
-    assert list(service.dispatcher._pending) == [("webhook", delivery_id)]
+    assert service.dispatcher.pending() == [("webhook", delivery_id)]
     service.dispatcher.drain()
     after = utcnow()
     row = _row(service, delivery_id)
@@ -107,7 +107,7 @@ def test_failures_back_off_and_the_reconciler_resends_until_delivered(
     assert redeliver(ctx, due - timedelta(milliseconds=1)) == []
     assert deliver_webhook(ctx, delivery_id, now=due - timedelta(seconds=1)) is None  # not due
     assert redeliver(ctx, due) == [delivery_id]
-    assert service.dispatcher._pending.pop() == ("webhook", delivery_id)
+    assert service.dispatcher.discard() == [("webhook", delivery_id)]
     assert deliver_webhook(ctx, delivery_id, now=due, rng=rng) == "pending"
     row = _row(service, delivery_id)
     assert row.attempts == 2
@@ -199,7 +199,7 @@ def test_an_event_is_recorded_once_per_object(make_service: object, receiver: Re
             assert again is None
         count = session.scalar(select(func.count()).select_from(WebhookDelivery))
     assert count == 1
-    assert list(service.dispatcher._pending) == [("webhook", first)]
+    assert service.dispatcher.pending() == [("webhook", first)]
     service.dispatcher.drain()
     assert receiver.events() == ["job.succeeded"]
 

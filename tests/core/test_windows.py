@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from pydantic import ValidationError
 
 from core.settings import Settings
-from core.windows import open_windows, parse_window, parse_windows
+from core.windows import StartGate, open_windows, parse_window, parse_windows
 
 
 def test_a_window_across_midnight_in_its_own_time_zone() -> None:
@@ -38,6 +38,19 @@ def test_a_day_window_and_open_windows() -> None:
     assert open_windows(windows, datetime(2026, 3, 3, 10, 0, tzinfo=UTC)) == ["day"]
     assert open_windows(windows, datetime(2026, 3, 3, 23, 0, tzinfo=UTC)) == ["night"]
     assert open_windows(windows, datetime(2026, 3, 3, 19, 0, tzinfo=UTC)) == []
+
+
+def test_the_start_gate_is_one_rule_for_windows_and_not_before() -> None:
+    """Work may start with no window, an open one or an unknown one, once not_before has passed."""
+    windows = parse_windows({"day": "09:00-17:30", "night": "22:00-06:00"}, "UTC")
+    at_ten = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
+    gate = StartGate.at(windows, at_ten)
+    assert gate.closed == {"night"}
+    assert gate.allows(None) and gate.allows("day") and not gate.allows("night")
+    assert gate.allows("gone") and gate.unknown("gone") and not gate.unknown("day")
+    assert not gate.unknown(None)
+    assert gate.allows("day", at_ten) and not gate.allows("day", at_ten + timedelta(seconds=1))
+    assert not gate.allows(None, at_ten + timedelta(hours=1))
 
 
 @pytest.mark.parametrize(

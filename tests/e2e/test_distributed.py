@@ -21,9 +21,9 @@ from core.auth import create_key
 from core.db import Database
 from core.db.models import Chunk, Job
 from core.settings import Settings
+from testkit.samples import OBSERVATORY_PAGES, pdf_bytes
+from testkit.stack import Stack
 from tests.fixtures.backends import backend_settings
-from tests.samples import OBSERVATORY_PAGES, pdf_bytes
-from tests.stack import Stack
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -169,9 +169,12 @@ def test_a_lost_message_is_recovered_by_the_reconciler(stack: Stack, redis_url: 
     job_id = _submit(stack, headers, ["What was discovered in 2019?"])
     redis.Redis.from_url(redis_url).flushdb()  # the plan message is gone
     stack.start_worker("w1")
-    time.sleep(2)
+    # A job sent after the loss runs to its end: the worker is consuming, and still nothing
+    # ran the lost one without the reconciler.
+    later = _wait_for(stack, headers, _submit(stack, headers, ["Who founded the observatory?"]))
+    assert later["status"] == "succeeded", later
     job = httpx.get(f"{stack.api_url}/v1/jobs/{job_id}", headers=headers).json()
-    assert job["status"] == "queued"  # nothing ran it without the reconciler
+    assert job["status"] == "queued"
     stack.start_beat()
     job = _wait_for(stack, headers, job_id)
     assert job["status"] == "succeeded", job
@@ -194,7 +197,7 @@ def test_audio_kinds_over_http_with_a_real_worker(stack: Stack, tmp_path: Path) 
 
     import webvtt
 
-    from tests.media_samples import tone_bursts, write_audio
+    from testkit.media_samples import tone_bursts, write_audio
 
     stack.start_api()
     stack.start_worker("w1")
@@ -240,7 +243,7 @@ def test_audio_kinds_over_http_with_a_real_worker(stack: Stack, tmp_path: Path) 
 
 def test_video_caption_over_http_with_a_real_worker(stack: Stack, tmp_path: Path) -> None:
     """A video with sound is captioned per segment with thumbnails by a real worker."""
-    from tests.media_samples import tone_bursts, write_color_video
+    from testkit.media_samples import tone_bursts, write_color_video
 
     stack.start_api()
     stack.start_worker("w1")

@@ -15,8 +15,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.samples import OBSERVATORY_PAGES, pdf_bytes
-from tests.stack import ROOT, free_port
+from testkit.samples import OBSERVATORY_PAGES, pdf_bytes
+from testkit.stack import ROOT, free_port
 
 pytestmark = pytest.mark.timeout(240)
 

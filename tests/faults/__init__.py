@@ -1,1 +1,1 @@
-"""Fault injection over the real processes: see `harness.py` and `scenarios.py`."""
+"""Fault injection over the real processes: the harness and scenarios are in `testkit/faults/`."""

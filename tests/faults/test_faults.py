@@ -1,8 +1,9 @@
 """Each fault scenario once, with two jobs, over the real processes and services.
 
-The scenarios and their pass rule are in `scenarios.py` and `harness.py`; `bench/faults.py` runs
-them many times. Every accepted job must end ok (the poison job `failed` after the attempts cap),
-none lost, duplicated or stuck, and no refused request may leave a row behind.
+The scenarios and their pass rule are in `testkit/faults/` (`scenarios.py`, `harness.py`);
+`bench/faults.py` runs them many times. Every accepted job must end ok (the poison job `failed`
+after the attempts cap), none lost, duplicated or stuck, and no refused request may leave a row
+behind.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import Report, Services, render, start_services
-from tests.faults.scenarios import SCENARIOS, run_scenario
+from testkit.faults.harness import Report, Services, render, start_services
+from testkit.faults.scenarios import SCENARIOS, run_scenario
 
 SEED = 6
 JOBS = 2

@@ -13,15 +13,15 @@ import webvtt
 from sqlalchemy import select
 
 from core.db.models import Chunk
-from tests.fixtures.backends import Service
-from tests.media_samples import (
+from testkit.media_samples import (
     tone_bursts,
     truncated_copy,
     write_audio,
     write_video,
 )
+from tests.fixtures.backends import Service
 
-# Sound with silences at known places, one inside each 20 s window's search range for its cut.
+# Sound with silences at known places, one inside each 20 s clip's search range for its cut.
 BURSTS = [(1.0, 16.5), (18.5, 33.0), (35.0, 44.0)]
 SILENCES = [(0.0, 1.0), (16.5, 18.5), (33.0, 35.0), (44.0, 45.0)]
 
@@ -57,7 +57,7 @@ def _artifact(service: Service, key: str, job_id: str, name: str) -> str:
     return response.text
 
 
-def _windows(service: Service, job_id: str) -> list[tuple[float, float]]:
+def _clips(service: Service, job_id: str) -> list[tuple[float, float]]:
     with service.context.db.transaction() as session:
         rows = session.scalars(select(Chunk).where(Chunk.job_id == job_id).order_by(Chunk.index))
         return [(c.spec["start"], c.spec["end"]) for c in rows if "start" in c.spec]
@@ -66,17 +66,17 @@ def _windows(service: Service, job_id: str) -> list[tuple[float, float]]:
 def test_transcribe_cuts_in_silences_and_writes_valid_subtitles(
     service: Service, tmp_path: Path
 ) -> None:
-    """A 45 s recording is cut in its silences; SRT, VTT and text follow the windows' times."""
+    """A 45 s recording is cut in its silences; SRT, VTT and text follow the clips' times."""
     key = service.new_key("acme")
     path = write_audio(tmp_path / "talk.flac", tone_bursts(BURSTS, 45.0), container="flac")
     job = _run(service, key, "audio.transcribe", _upload(service, key, path), {"language": "en"})
     assert job["status"] == "succeeded", job
-    windows = _windows(service, job["id"])
-    assert len(windows) == 3
-    cuts = [(a[1] + b[0]) / 2 for a, b in itertools.pairwise(windows)]
+    clips = _clips(service, job["id"])
+    assert len(clips) == 3
+    cuts = [(a[1] + b[0]) / 2 for a, b in itertools.pairwise(clips)]
     for cut in cuts:
-        assert any(lo <= cut <= hi for lo, hi in SILENCES), (cut, windows)
-    assert all(end - start <= 20.0 + 1e-6 for start, end in windows)
+        assert any(lo <= cut <= hi for lo, hi in SILENCES), (cut, clips)
+    assert all(end - start <= 20.0 + 1e-6 for start, end in clips)
     result = service.client.get(f"/v1/jobs/{job['id']}/result", headers=service.headers(key)).json()
     assert abs(result["duration"] - 45.0) < 0.05
     assert result["language"] == "en"
@@ -84,7 +84,7 @@ def test_transcribe_cuts_in_silences_and_writes_valid_subtitles(
     segments = result["segments"]
     assert segments, result
     bounds = [0.0, *cuts, result["duration"]]
-    for segment in segments:  # each segment spans exactly one window between its cut points
+    for segment in segments:  # each segment spans exactly one clip between its cut points
         assert any(
             abs(segment["start"] - a) < 0.002 and abs(segment["end"] - b) < 0.002
             for a, b in itertools.pairwise(bounds)
@@ -104,7 +104,7 @@ def test_transcribe_cuts_in_silences_and_writes_valid_subtitles(
     text = _artifact(service, key, job["id"], "transcript.txt")
     assert text.splitlines()[0].startswith("[00:00:00]")
     usage = job["usage"]
-    assert usage["prompt_tokens"] > 3 * 20 * 25  # three windows of about 15-20 s of audio
+    assert usage["prompt_tokens"] > 3 * 20 * 25  # three clips of about 15-20 s of audio
     assert usage["draft_rounds"] > 0
 
 
@@ -140,7 +140,7 @@ def test_bad_audio_inputs_fail_cleanly(make_service: object, tmp_path: Path) -> 
 
 
 def test_audio_params_are_checked(service: Service, tmp_path: Path) -> None:
-    """Windows over 30 s and analyze without questions or instruction are refused with 422."""
+    """Clips over 30 s and analyze without questions or instruction are refused with 422."""
     key = service.new_key("acme")
     path = write_audio(tmp_path / "a.wav", tone_bursts([(1, 2)], 3.0), container="wav")
     file_id = _upload(service, key, path)
@@ -154,10 +154,8 @@ def test_audio_params_are_checked(service: Service, tmp_path: Path) -> None:
         assert response.status_code == 422, (kind, params, response.text)
 
 
-def test_analyze_answers_with_time_ranges_from_window_notes(
-    service: Service, tmp_path: Path
-) -> None:
-    """Map notes per window, then one answer per question with evidence inside the media."""
+def test_analyze_answers_with_time_ranges_from_clip_notes(service: Service, tmp_path: Path) -> None:
+    """Map notes per clip, then one answer per question with evidence inside the media."""
     key = service.new_key("acme")
     path = write_audio(tmp_path / "meeting.wav", tone_bursts(BURSTS, 45.0), container="wav")
     questions = ["Who speaks first?", "Is there music?"]

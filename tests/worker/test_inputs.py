@@ -6,8 +6,8 @@ from pathlib import Path
 
 from core.settings import Settings
 from core.storage import LocalStore, make_store
-from tests.fixtures.backends import s3_values
-from tests.services import S3Service
+from testkit.backends import s3_values
+from testkit.services import S3Service
 from worker.inputs import InputCache
 
 

@@ -14,10 +14,10 @@ from core.db.types import utcnow
 from core.errors import ServiceUnavailable
 from core.state import claim_chunk
 from core.storage import ObjectStore, StoredObject
+from testkit.samples import OBSERVATORY_PAGES, pdf_bytes
 from tests.fixtures.backends import Service
-from tests.samples import OBSERVATORY_PAGES, pdf_bytes
-from worker.stages import plan_job
 from worker.reconcile import reconcile
+from worker.stages import plan_job
 
 
 class FlakyStore:
@@ -106,9 +106,9 @@ def test_a_chunk_whose_workers_keep_dying_fails_after_the_cap(service: Service) 
     job_id = _job(service, service.new_key("acme"))
     dispatcher = service.dispatcher
     # Plan only, then make max_attempts claims whose workers vanished (leases already expired).
-    dispatcher._pending.clear()
+    dispatcher.discard()
     plan_job(service.context, job_id)
-    dispatcher._pending.clear()
+    dispatcher.discard()
     with service.context.db.transaction() as session:
         chunk_id = session.scalars(select(Chunk.id).where(Chunk.job_id == job_id)).one()
     for _ in range(service.settings.max_attempts):
@@ -130,7 +130,7 @@ def test_reconciler_resends_lost_plan_messages_and_releases_scheduled_jobs(
     key = service.new_key("acme")
     lost = _job(service, key)
     due = _job(service, key)
-    service.dispatcher._pending.clear()  # both plan messages are lost
+    service.dispatcher.discard()  # both plan messages are lost
     past = utcnow() - timedelta(minutes=5)
     with service.context.db.transaction() as session:
         session.execute(update(Job).where(Job.id == lost).values(enqueued_at=past))

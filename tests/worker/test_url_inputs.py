@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 
 from core.db.models import File, Job
 from core.sniff import PDF
+from testkit.samples import OBSERVATORY_PAGES, pdf_bytes
 from tests.fixtures.backends import Service
 from tests.origin import Origin, Route
-from tests.samples import OBSERVATORY_PAGES, pdf_bytes
-from tests.worker.test_pipeline import FlakyStore
+from tests.worker.test_stages import FlakyStore
 
 QUESTIONS = {"questions": ["Who founded the observatory?"]}
 ALLOW_LOOPBACK = {"fetch_allow_networks": ["127.0.0.1/32"]}

@@ -12,8 +12,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from core.db.models import Chunk
+from testkit.media_samples import tone_bursts, write_audio, write_color_video
 from tests.fixtures.backends import Service
-from tests.media_samples import tone_bursts, write_audio, write_color_video
 
 RED, GREEN, BLUE = (220, 30, 30), (30, 200, 30), (30, 30, 220)
 

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from core.db.models import Chunk, Job
 from core.db.types import utcnow
 from core.fairness import in_flight
+from testkit.samples import OBSERVATORY_PAGES, pdf_bytes
 from tests.fixtures.backends import Service
-from tests.samples import OBSERVATORY_PAGES, pdf_bytes
 from worker.reconcile import reconcile
 
 MakeService = Callable[..., Service]

@@ -2,14 +2,16 @@
 
 A pure library (no Celery, no database): `Engine.load(EngineConfig(...))` once per process,
 then `generate` (text; audio clips placed first; one video segment of frames after them) /
-`generate_shared_prefix` (text), each returning `Generation`s with their `Usage`.
+`generate_shared_prefix` (text), each returning `Generation`s with their `Usage` (the record type
+of `core.usage`, re-exported here).
 """
 
+from core.usage import Usage
 from worker.engine.config import TINY, EngineConfig
 from worker.engine.engine import Engine
+from worker.engine.generation import Generation
 from worker.engine.memory import MemoryPlan, check_memory_fit
 from worker.engine.tiny import TinyModelPaths, build_tiny_model
-from worker.engine.usage import Generation, Usage
 
 __all__ = [
     "TINY",

@@ -11,7 +11,8 @@ import mlx.core as mx
 import numpy as np
 from mlx_vlm import stream_generate
 
-from worker.engine.usage import Generation, Usage
+from core.usage import Usage
+from worker.engine.generation import Generation
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from typing import Any, TypeVar
 
 import mlx.core as mx
@@ -61,10 +62,12 @@ from worker.engine._decode import Speculation, decode
 from worker.engine._loading import LoadedModels, load_models
 from worker.engine._prefix import copy_cache, prefill_prefix, shared_prefix_length
 from worker.engine.config import EngineConfig
-from worker.engine.usage import Generation
+from worker.engine.generation import Generation
 
 _ROLES = frozenset({"system", "user", "assistant"})
 _T = TypeVar("_T")
+# `decode` with the model and one call's settings bound: takes the prompt (or ids and cache).
+_Decode = Callable[..., Generation]
 
 
 class Engine:
@@ -240,21 +243,12 @@ class Engine:
             images = _video.images(checked)
         elif frame_times is not None:
             raise ValueError("frame_times were given without frames")
-        speculation = self._speculation(max_tokens, speculative, draft_block_size)
+        run = self._decoder(max_tokens, temperature, speculative, draft_block_size)
 
         def call() -> Generation:
             if images:
                 self._set_frame_budget()
-            return decode(
-                self._model,
-                self._processor,
-                prompt=prompt,
-                audio=clips,
-                images=images,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                speculation=speculation,
-            )
+            return run(prompt=prompt, audio=clips, images=images)
 
         return self._run(call)
 
@@ -268,48 +262,24 @@ class Engine:
         draft_block_size: int | None = None,
     ) -> list[Generation]:
         """Generate for each text prompt, prefilling their common token prefix only once."""
-        speculation = self._speculation(max_tokens, speculative, draft_block_size)
-        return self._run(
-            lambda: self._shared_prefix(list(prompts), max_tokens, temperature, speculation)
-        )
+        run = self._decoder(max_tokens, temperature, speculative, draft_block_size)
+        return self._run(lambda: self._shared_prefix(list(prompts), run))
 
     def release(self) -> None:
         """Return MLX's cached buffers to the system and restart peak-memory tracking."""
         mx.clear_cache()
         mx.reset_peak_memory()
 
-    def _shared_prefix(
-        self,
-        prompts: list[str],
-        max_tokens: int,
-        temperature: float,
-        speculation: Speculation | None,
-    ) -> list[Generation]:
+    def _shared_prefix(self, prompts: list[str], run: _Decode) -> list[Generation]:
         ids = [self._encode(prompt) for prompt in prompts]
         length = shared_prefix_length([row[0].tolist() for row in ids])
         if len(prompts) < 2 or length == 0:
-            return [
-                decode(
-                    self._model,
-                    self._processor,
-                    prompt=prompt,
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    speculation=speculation,
-                )
-                for prompt in prompts
-            ]
+            return [run(prompt=prompt) for prompt in prompts]
         prefix = prefill_prefix(self._model, ids[0][:, :length])
         generations = []
         for index, row in enumerate(ids):
-            generation = decode(
-                self._model,
-                self._processor,
-                input_ids=row[:, length:],
-                prompt_cache=copy_cache(self._model, prefix.cache),
-                max_tokens=max_tokens,
-                temperature=temperature,
-                speculation=speculation,
+            generation = run(
+                input_ids=row[:, length:], prompt_cache=copy_cache(self._model, prefix.cache)
             )
             usage = replace(
                 generation.usage,
@@ -326,12 +296,29 @@ class Engine:
             generations.append(replace(generation, usage=usage))
         return generations
 
-    def _speculation(
-        self, max_tokens: int, speculative: bool | None, draft_block_size: int | None
-    ) -> Speculation | None:
-        """The drafter settings for one call, or None to decode without drafting."""
+    def _decoder(
+        self,
+        max_tokens: int,
+        temperature: float,
+        speculative: bool | None,
+        draft_block_size: int | None,
+    ) -> _Decode:
+        """`decode` on this engine's model with one call's sampling and drafter settings bound."""
         if max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
+        return partial(
+            decode,
+            self._model,
+            self._processor,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            speculation=self._speculation(speculative, draft_block_size),
+        )
+
+    def _speculation(
+        self, speculative: bool | None, draft_block_size: int | None
+    ) -> Speculation | None:
+        """The drafter settings for one call, or None to decode without drafting."""
         wanted = self.config.speculative if speculative is None else speculative
         if not wanted or self._drafter is None or self._draft_kind is None:
             return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from worker.kinds.audio import AudioAnalyze, AudioTranscribe
-from worker.kinds.base import ChunkResult, Finalized, JobInfo, KindPipeline, MoreChunks
+from worker.kinds.contract import ChunkResult, Finalized, JobInfo, KindPipeline, MoreChunks
 from worker.kinds.document_qa import DocumentQA
 from worker.kinds.video import VideoCaption
 

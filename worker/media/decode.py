@@ -19,10 +19,10 @@ from .probe import AudioProbe
 _PREROLL_SECONDS = 1.0
 
 
-def decode_window(path: Path, probe: AudioProbe, start: float, end: float) -> np.ndarray:
+def decode_clip(path: Path, probe: AudioProbe, start: float, end: float) -> np.ndarray:
     """Return the 16 kHz mono float32 samples of [start, end), zero past the stream's end."""
     if not 0 <= start < end:
-        raise ValueError(f"bad window [{start}, {end})")
+        raise ValueError(f"bad clip [{start}, {end})")
     first = round(start * SAMPLE_RATE)
     out = np.zeros(round((end - start) * SAMPLE_RATE), dtype=np.float32)
     seek_to = start - _PREROLL_SECONDS

@@ -42,7 +42,7 @@ class AudioProbe:
     sample_rate: int
     channels: int
     has_video: bool  # a real video track; cover art in an mp3 or m4a does not count
-    # Timestamp (s) of the first decoded sample: time 0 of envelopes and windows.
+    # Timestamp (s) of the first decoded sample: time 0 of envelopes and clips.
     start_time: float = 0.0
     # Where `duration` came from: "stream" (this audio stream), "container" (the longest
     # stream, perhaps a video), "bitrate" (FFmpeg's guess from file size and bitrate, as for

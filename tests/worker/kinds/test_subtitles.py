@@ -9,8 +9,8 @@ import pytest
 import srt
 import webvtt
 
-from tests.worker.kinds.speech import spoken_windows
-from worker.kinds.audio.transcript import full_text, merge_windows
+from tests.worker.kinds.speech import spoken_clips
+from worker.kinds.audio.transcript import full_text, merge_clips
 from worker.kinds.subtitles import Cue, Segment, split_into_cues, to_srt, to_text, to_vtt
 
 LONG = (
@@ -21,9 +21,9 @@ LONG = (
 
 
 def _spoken_segments() -> tuple[list[Segment], float]:
-    """Segments merged from two minutes of speech heard by 20 s windows overlapping by 1 s."""
-    _, windows = spoken_windows(words=400, seconds_per_word=0.3, window=20.0, overlap=1.0)
-    return merge_windows(windows, overlap_seconds=1.0), windows[-1].end
+    """Segments merged from two minutes of speech heard by 20 s clips overlapping by 1 s."""
+    _, clips = spoken_clips(words=400, seconds_per_word=0.3, clip=20.0, overlap=1.0)
+    return merge_clips(clips, overlap_seconds=1.0), clips[-1].end
 
 
 def _check_timing(cues: list[Cue], segments: list[Segment], duration: float) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.media_samples import long_audio
+from testkit.media_samples import long_audio
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from core.errors import InvalidInput, TooLarge, UnsupportedMedia
+from testkit.media_samples import tone_bursts, write_multitrack_audio
 from tests.fixtures.backends import Service
-from tests.media_samples import tone_bursts, write_multitrack_audio
 from tests.origin import Origin
 from worker.media import probe_audio, probe_video
 

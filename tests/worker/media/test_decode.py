@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from core.errors import InvalidInput
-from tests.media_samples import (
+from testkit.media_samples import (
     tone_bursts,
     write_audio,
     write_multitrack_audio,
     write_video,
 )
-from worker.media import SAMPLE_RATE, Envelope, decode_window, energy_envelope, probe_audio
+from worker.media import SAMPLE_RATE, Envelope, decode_clip, energy_envelope, probe_audio
 
 BURSTS = [(0.5, 1.5), (2.5, 3.0)]
 SECONDS = 4.0
@@ -87,7 +87,7 @@ def test_container_decodes_to_mono_16k_with_tones_in_place(
     )
     probe = probe_audio(path)
     envelope = energy_envelope(path, probe)
-    decoded = decode_window(path, probe, 0.0, envelope.duration)
+    decoded = decode_clip(path, probe, 0.0, envelope.duration)
 
     assert probe.has_video is False
     assert probe.codec == (codec or CODEC_NAMES[container])

@@ -13,8 +13,8 @@ from av.audio.stream import AudioStream
 from av.container import InputContainer
 
 import worker.media.decode as decode_module
-from tests.media_samples import AUDIO_CONTAINERS, tone_bursts, write_audio
-from worker.media import SAMPLE_RATE, decode_window, energy_envelope, probe_audio
+from testkit.media_samples import AUDIO_CONTAINERS, tone_bursts, write_audio
+from worker.media import SAMPLE_RATE, decode_clip, energy_envelope, probe_audio
 from worker.media._decoder import Chunk, decode_mono
 
 # Memory a 30-minute decode may need beyond a 1-minute one, besides the larger envelope.
@@ -75,7 +75,7 @@ def test_slice_near_the_end_seeks_instead_of_decoding_everything(
     full_seconds = time.perf_counter() - started
     monkeypatch.setattr(decode_module, "decode_mono", counting_decode_mono)
     started = time.perf_counter()
-    samples = decode_window(thirty_minute_mp3, probe, 1740.5, 1760.5)
+    samples = decode_clip(thirty_minute_mp3, probe, 1740.5, 1760.5)
     slice_seconds = time.perf_counter() - started
     # An mp3 frame at 16 kHz holds 576 samples: the whole file is about 50,000 of them.
     full_chunks = round(envelope.duration * SAMPLE_RATE / 576)
@@ -93,7 +93,7 @@ def test_slice_near_the_end_seeks_instead_of_decoding_everything(
 def test_slice_of_a_long_file_is_sample_accurate(thirty_minute_mp3: Path) -> None:
     """At 29 min, the pattern's tones start and stop at the right sample (within 3 ms)."""
     probe = probe_audio(thirty_minute_mp3)
-    samples = decode_window(thirty_minute_mp3, probe, 1740.5, 1760.5)
+    samples = decode_clip(thirty_minute_mp3, probe, 1740.5, 1760.5)
     # The pattern (10 s) has tones in [1, 4) and [6, 9): here from 0.5, 5.5, 10.5 and 15.5 s.
     for expected in (0.5, 5.5, 10.5, 15.5):
         quiet = round((expected - 0.4) * SAMPLE_RATE)  # inside the silence before the tone
@@ -110,13 +110,13 @@ def test_slice_after_a_seek_matches_the_written_tone(tmp_path: Path, container: 
     samples = tone_bursts([(7.25, 8.0)], 12.0)
     path = write_audio(tmp_path / f"a.{container}", samples, container=container)
     probe = probe_audio(path)
-    window = decode_window(path, probe, 6.0, 9.0)
-    onset = float(np.argmax(np.abs(window) > 0.05)) / SAMPLE_RATE
-    assert window.size == 3 * SAMPLE_RATE
+    clip = decode_clip(path, probe, 6.0, 9.0)
+    onset = float(np.argmax(np.abs(clip) > 0.05)) / SAMPLE_RATE
+    assert clip.size == 3 * SAMPLE_RATE
     assert onset == pytest.approx(1.25, abs=0.003)
     # The seeking decode and a decode from the start agree on the tone's level.
-    start = decode_window(path, probe, 0.0, 9.0)[6 * SAMPLE_RATE :]
-    assert float(np.sqrt(np.mean(window**2))) == pytest.approx(
+    start = decode_clip(path, probe, 0.0, 9.0)[6 * SAMPLE_RATE :]
+    assert float(np.sqrt(np.mean(clip**2))) == pytest.approx(
         float(np.sqrt(np.mean(start**2))), rel=0.02
     )
 
@@ -124,11 +124,11 @@ def test_slice_after_a_seek_matches_the_written_tone(tmp_path: Path, container: 
 def test_slice_past_the_end_is_padded_with_zeros(tmp_path: Path) -> None:
     """A slice running 1 s past the end has exactly the asked length, zeros after the end."""
     path = write_audio(tmp_path / "a.flac", tone_bursts([(0.0, 4.0)], 4.0), container="flac")
-    window = decode_window(path, probe_audio(path), 3.0, 5.0)
-    assert window.size == 2 * SAMPLE_RATE
-    assert np.abs(window[: SAMPLE_RATE - 16]).min() >= 0.0
-    assert float(np.abs(window[:SAMPLE_RATE]).max()) > 0.4
-    assert not window[SAMPLE_RATE:].any()
+    clip = decode_clip(path, probe_audio(path), 3.0, 5.0)
+    assert clip.size == 2 * SAMPLE_RATE
+    assert np.abs(clip[: SAMPLE_RATE - 16]).min() >= 0.0
+    assert float(np.abs(clip[:SAMPLE_RATE]).max()) > 0.4
+    assert not clip[SAMPLE_RATE:].any()
 
 
 def test_slice_length_is_exact_for_fractional_bounds(tmp_path: Path) -> None:
@@ -136,14 +136,14 @@ def test_slice_length_is_exact_for_fractional_bounds(tmp_path: Path) -> None:
     path = write_audio(tmp_path / "a.wav", tone_bursts([], 5.0, noise=0.1), container="wav")
     probe = probe_audio(path)
     for start, end in [(0.0, 1.23456), (1.5000001, 3.7), (2.99999, 4.99999)]:
-        assert decode_window(path, probe, start, end).size == round((end - start) * SAMPLE_RATE)
+        assert decode_clip(path, probe, start, end).size == round((end - start) * SAMPLE_RATE)
 
 
 def test_bad_slice_bounds_are_refused(tmp_path: Path) -> None:
     """An empty or negative slice is a programming error, not bad input."""
     path = write_audio(tmp_path / "a.wav", tone_bursts([], 1.0), container="wav")
     probe = probe_audio(path)
-    with pytest.raises(ValueError, match="bad window"):
-        decode_window(path, probe, 1.0, 1.0)
-    with pytest.raises(ValueError, match="bad window"):
-        decode_window(path, probe, -1.0, 1.0)
+    with pytest.raises(ValueError, match="bad clip"):
+        decode_clip(path, probe, 1.0, 1.0)
+    with pytest.raises(ValueError, match="bad clip"):
+        decode_clip(path, probe, -1.0, 1.0)

@@ -14,7 +14,7 @@ import pytest
 
 import worker.media._container as container_module
 from core.errors import InvalidInput, TooLarge, UnsupportedMedia
-from tests.media_samples import (
+from testkit.media_samples import (
     corrupt_copy,
     tone_bursts,
     truncated_copy,

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.media_samples import (
+from testkit.media_samples import (
     FOUR_K_SEGMENTS,
     Color,
     scheduled_color,

@@ -13,7 +13,7 @@ from av.stream import Disposition
 
 import worker.media._container as container_module
 from core.errors import InvalidInput, TooLarge, UnsupportedMedia
-from tests.media_samples import (
+from testkit.media_samples import (
     Color,
     corrupt_copy,
     tone_bursts,

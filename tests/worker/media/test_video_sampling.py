@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from core.errors import InvalidInput
-from tests.media_samples import (
+from testkit.media_samples import (
     Color,
     corrupt_copy,
     scheduled_color,

@@ -1,4 +1,4 @@
-"""The audio kinds: `audio.transcribe` and `audio.analyze`, over windows cut at quiet points."""
+"""The audio kinds: `audio.transcribe` and `audio.analyze`, over clips cut at quiet points."""
 
 from worker.kinds.audio.analyze import AudioAnalyze
 from worker.kinds.audio.transcribe import AudioTranscribe

@@ -1,6 +1,6 @@
 """`audio.analyze`: answers to questions (or an instruction) about a recording, with time ranges.
 
-Map: one chunk per window writes notes on it (what is said, by whom, tone, sounds), audio first.
+Map: one chunk per clip writes notes on it (what is said, by whom, tone, sounds), audio first.
 Reduce: when the notes fit `reduce_context_tokens` (estimated at 3 characters per token, as
 planners do not load the tokenizer), one round of answer chunks asks each question over all the
 notes, prefilled once per chunk. When they do not fit, a condense round first summarises groups
@@ -18,22 +18,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from core.usage import Usage
 from worker.context import WorkerContext
 from worker.documents import Passage, PassageIndex
-from worker.kinds.audio.planning import load_plan, plan_audio, window_audio
-from worker.kinds.base import ChunkResult, Finalized, JobInfo, MoreChunks
-from worker.kinds.data import neutralise
+from worker.kinds.audio.planning import clip_audio, load_plan, plan_audio
+from worker.kinds.contract import ChunkResult, Finalized, JobInfo, MoreChunks
 from worker.kinds.generation import generation_options
-from worker.kinds.notice import TINY_WARNING
+from worker.kinds.notice import model_marks
 from worker.kinds.reduce import (
-    budget,
+    CONDENSE,
     clock,
-    condense_round,
-    condensed_note,
-    fits,
-    latest_notes,
+    map_chunks,
+    next_round,
+    note_over,
     timed_block,
 )
+from worker.kinds.untrusted import neutralise
 
 _RANGE = re.compile(r"\[(\d{2}):(\d{2}):(\d{2})\s*[-–]\s*(\d{2}):(\d{2}):(\d{2})\]")
 QUESTIONS_PER_CHUNK = 8
@@ -81,36 +81,28 @@ class AudioAnalyze:
     """The audio.analyze pipeline."""
 
     def plan(self, ctx: WorkerContext, job: JobInfo) -> list[dict[str, Any]]:
-        """One map chunk per window."""
-        plan = plan_audio(ctx, job)
-        return [
-            {"phase": "map", "window": i, "start": start, "end": end}
-            for i, (start, end) in enumerate(plan.windows)
-        ]
+        """One map chunk per clip."""
+        return map_chunks("map", "window", plan_audio(ctx, job).clips)
 
     def infer(
         self, ctx: WorkerContext, job: JobInfo, chunk: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """Notes on a window (map), a condensed note (condense), or answers (answer)."""
+        """Notes on a clip (map), a condensed note (condense), or answers (answer)."""
         engine = ctx.engine()
         options = generation_options(ctx.settings, job.params)
-        base = {"model": engine.model_id, "tiny": engine.is_tiny}
+        base = model_marks(engine)
         if chunk["phase"] == "map":
             plan = load_plan(ctx, job)
-            samples = window_audio(ctx, job, plan, chunk["start"], chunk["end"])
+            samples = clip_audio(ctx, job, plan, chunk["start"], chunk["end"])
             text = NOTES_INSTRUCTION.format(start=clock(chunk["start"]), end=clock(chunk["end"]))
             prompt = engine.render([{"role": "user", "content": text}], audio_clips=1)
             generation = engine.generate(prompt, audio=[samples], **options)
             note = {"start": chunk["start"], "end": chunk["end"], "text": generation.text.strip()}
             return base | {"note": note}, generation.usage.to_dict()
         notes: list[dict[str, Any]] = chunk["notes"]
-        if chunk["phase"] == "condense":
-            text = f"{CONDENSE_INSTRUCTION}\n\n{timed_block(notes)}"
-            generation = engine.generate(
-                engine.render([{"role": "user", "content": text}]), **options
-            )
-            note = condensed_note(notes, generation.text)
-            return base | {"note": note}, generation.usage.to_dict()
+        if chunk["phase"] == CONDENSE:
+            note, usage = note_over(engine, CONDENSE_INSTRUCTION, notes, options)
+            return base | {"note": note}, usage.to_dict()
         items = _items(job.params)
         prompts = [
             engine.render(
@@ -126,7 +118,7 @@ class AudioAnalyze:
         ]
         generations = engine.generate_shared_prefix(prompts, **options)
         answers = []
-        usage = None
+        usage = Usage()
         for q, generation in zip(chunk["questions"], generations, strict=True):
             answer = _RANGE.sub("", generation.text).strip()
             answers.append(
@@ -137,8 +129,8 @@ class AudioAnalyze:
                     "evidence": _evidence(generation.text, items[q], notes),
                 }
             )
-            usage = generation.usage if usage is None else usage.add(generation.usage)
-        return base | {"answers": answers}, usage.to_dict() if usage else None
+            usage = usage.add(generation.usage)
+        return base | {"answers": answers}, usage.to_dict()
 
     def finalize(
         self, ctx: WorkerContext, job: JobInfo, chunks: list[ChunkResult]
@@ -148,22 +140,19 @@ class AudioAnalyze:
         answered = [a for c in chunks if c.spec["phase"] == "answer" for a in c.output["answers"]]
         if answered:
             return self._result(ctx, job, chunks, map_notes, answered)
-        level, notes = latest_notes(chunks, "map")
-        max_tokens = job.params.get("max_tokens") or ctx.settings.max_tokens
-        limit = budget(ctx.settings.reduce_context_tokens, max_tokens)
-        if fits(notes, limit):
-            count = len(_items(job.params))
-            return MoreChunks(
-                [
-                    {
-                        "phase": "answer",
-                        "questions": list(range(i, min(i + QUESTIONS_PER_CHUNK, count))),
-                        "notes": notes,
-                    }
-                    for i in range(0, count, QUESTIONS_PER_CHUNK)
-                ]
-            )
-        return condense_round(notes, level, limit)
+        count = len(_items(job.params))
+
+        def answer_round(notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [
+                {
+                    "phase": "answer",
+                    "questions": list(range(i, min(i + QUESTIONS_PER_CHUNK, count))),
+                    "notes": notes,
+                }
+                for i in range(0, count, QUESTIONS_PER_CHUNK)
+            ]
+
+        return next_round(ctx.settings, job.params, chunks, "map", answer_round)
 
     def _result(
         self,
@@ -183,7 +172,5 @@ class AudioAnalyze:
             "condense_levels": levels,
             "model": chunks[0].output.get("model"),
         }
-        if any(c.output.get("tiny") for c in chunks):
-            result["warning"] = TINY_WARNING
         lines = [f"# {item['question']}\n\n{item['answer']}\n" for item in result["answers"]]
         return Finalized(result, {"answers.md": ("\n".join(lines).encode(), "text/markdown")})

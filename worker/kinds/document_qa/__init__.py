@@ -17,6 +17,7 @@ from typing import Any
 
 from core.errors import InvalidInput
 from core.storage import job_key
+from core.usage import Usage
 from worker.context import WorkerContext
 from worker.documents import (
     DocumentLimits,
@@ -26,12 +27,12 @@ from worker.documents import (
     PassageIndex,
     extract_document,
 )
-from worker.kinds.base import ChunkResult, Finalized, JobInfo
+from worker.kinds.contract import ChunkResult, Finalized, JobInfo
 from worker.kinds.document_qa.citations import citations_for, strip_citations
 from worker.kinds.document_qa.prompts import question_messages
 from worker.kinds.document_qa.report import answers_markdown
 from worker.kinds.generation import generation_options
-from worker.kinds.notice import TINY_WARNING
+from worker.kinds.notice import model_marks, tiny_warning
 
 DOCUMENT_OBJECT = "work/document.json"
 _CHARS_PER_TOKEN = 3
@@ -119,7 +120,7 @@ class DocumentQA:
                 for q in indices
             ]
         answers = []
-        usage = None
+        usage = Usage()
         for q, generation in zip(indices, generations, strict=True):
             pool = candidates[q]
             citations, from_model = citations_for(
@@ -134,14 +135,9 @@ class DocumentQA:
                     "cited_by_model": from_model,
                 }
             )
-            usage = generation.usage if usage is None else usage.add(generation.usage)
-        output = {
-            "mode": chunk["mode"],
-            "answers": answers,
-            "model": engine.model_id,
-            "tiny": engine.is_tiny,
-        }
-        return output, usage.to_dict() if usage is not None else None
+            usage = usage.add(generation.usage)
+        output = {"mode": chunk["mode"], "answers": answers, **model_marks(engine)}
+        return output, usage.to_dict()
 
     def finalize(self, ctx: WorkerContext, job: JobInfo, chunks: list[ChunkResult]) -> Finalized:
         """Put the answers in question order; write result.json and answers.md."""
@@ -159,7 +155,5 @@ class DocumentQA:
             },
             "model": outputs[0].get("model") if outputs else None,
         }
-        if any(out.get("tiny") for out in outputs):
-            result["warning"] = TINY_WARNING
-        markdown = answers_markdown(result, job.filename)
+        markdown = answers_markdown(result, job.filename, warning=tiny_warning(chunks))
         return Finalized(result, {"answers.md": (markdown.encode(), "text/markdown")})

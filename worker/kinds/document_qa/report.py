@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.kinds.data import inert_markdown
+from worker.kinds.untrusted import inert_markdown
 
 
-def answers_markdown(result: dict[str, Any], filename: str | None) -> str:
-    """Render a document.qa result as Markdown."""
+def answers_markdown(
+    result: dict[str, Any], filename: str | None, *, warning: str | None = None
+) -> str:
+    """Render a document.qa result as Markdown, with `warning` (if any) under the title."""
     doc = result["document"]
     unit = "page" if doc.get("page_unit") == "page" else "section"
     lines = [f"# Answers about {filename or 'the document'}", ""]
-    if result.get("warning"):
-        lines += [f"> **Warning:** {result['warning']}", ""]
+    if warning:
+        lines += [f"> **Warning:** {warning}", ""]
     lines += [
         f"{doc['pages']} {unit}s, {doc['passages']} passages, read as: {doc['mode']}.",
         "",

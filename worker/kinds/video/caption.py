@@ -13,22 +13,19 @@ from typing import Any
 
 from core.storage import job_key
 from worker.context import WorkerContext
-from worker.kinds.base import ChunkResult, Finalized, JobInfo, MoreChunks
+from worker.kinds.contract import ChunkResult, Finalized, JobInfo, MoreChunks
 from worker.kinds.generation import generation_options
-from worker.kinds.notice import TINY_WARNING
+from worker.kinds.notice import model_marks
 from worker.kinds.reduce import (
     CONDENSE,
-    budget,
     clock,
-    condense_round,
-    condensed_note,
-    fits,
-    latest_notes,
-    timed_block,
+    map_chunks,
+    next_round,
+    note_over,
 )
 from worker.kinds.subtitles import Segment, split_into_cues, to_vtt
 from worker.kinds.video.planning import load_plan, plan_video
-from worker.media import decode_window, jpeg_thumbnail, sample_frames
+from worker.media import decode_clip, jpeg_thumbnail, sample_frames
 
 AUDIO_SECONDS = 20.0
 CAPTION_INSTRUCTION = (
@@ -46,6 +43,10 @@ SUMMARY_INSTRUCTION = (
 )
 
 
+def _summary_round(notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"phase": "summary", "notes": notes}]
+
+
 def _thumbnail_name(segment: int) -> str:
     return f"thumb-{segment:04d}.jpg"
 
@@ -55,11 +56,7 @@ class VideoCaption:
 
     def plan(self, ctx: WorkerContext, job: JobInfo) -> list[dict[str, Any]]:
         """One chunk per segment."""
-        plan = plan_video(ctx, job)
-        return [
-            {"phase": "segment", "segment": i, "start": start, "end": end}
-            for i, (start, end) in enumerate(plan.segments)
-        ]
+        return map_chunks("segment", "segment", plan_video(ctx, job).segments)
 
     def infer(
         self, ctx: WorkerContext, job: JobInfo, chunk: dict[str, Any]
@@ -67,19 +64,13 @@ class VideoCaption:
         """Caption a segment, or condense or summarise captions."""
         engine = ctx.engine()
         options = generation_options(ctx.settings, job.params)
-        base = {"model": engine.model_id, "tiny": engine.is_tiny}
+        base = model_marks(engine)
         if chunk["phase"] != "segment":
-            notes = chunk["notes"]
             instruction = (
                 CONDENSE_INSTRUCTION if chunk["phase"] == CONDENSE else SUMMARY_INSTRUCTION
             )
-            prompt = engine.render(
-                [{"role": "user", "content": f"{instruction}\n\n{timed_block(notes)}"}]
-            )
-            generation = engine.generate(prompt, **options)
-            return base | {
-                "note": condensed_note(notes, generation.text)
-            }, generation.usage.to_dict()
+            note, usage = note_over(engine, instruction, chunk["notes"], options)
+            return base | {"note": note}, usage.to_dict()
         return self._caption(ctx, job, chunk, base, options)
 
     def _caption(
@@ -100,7 +91,7 @@ class VideoCaption:
         )
         audio = []
         if plan.audio is not None:
-            audio = [decode_window(path, plan.audio, start, min(end, start + AUDIO_SECONDS))]
+            audio = [decode_clip(path, plan.audio, start, min(end, start + AUDIO_SECONDS))]
         text = CAPTION_INSTRUCTION.format(
             start=clock(start), end=clock(end), audio=" with its sound first" if audio else ""
         )
@@ -139,12 +130,7 @@ class VideoCaption:
         summaries = [c for c in chunks if c.spec["phase"] == "summary"]
         if summaries:
             return self._result(ctx, job, chunks, summaries[-1].output["note"]["text"])
-        level, notes = latest_notes(chunks, "segment")
-        max_tokens = job.params.get("max_tokens") or ctx.settings.max_tokens
-        limit = budget(ctx.settings.reduce_context_tokens, max_tokens)
-        if fits(notes, limit):
-            return MoreChunks([{"phase": "summary", "notes": notes}])
-        return condense_round(notes, level, limit)
+        return next_round(ctx.settings, job.params, chunks, "segment", _summary_round)
 
     def _result(
         self, ctx: WorkerContext, job: JobInfo, chunks: list[ChunkResult], summary: str
@@ -174,8 +160,6 @@ class VideoCaption:
             "thumbnails": [s["thumbnail"] for s in segments],
             "model": segments[0].get("model") if segments else None,
         }
-        if any(c.output.get("tiny") for c in chunks):
-            result["warning"] = TINY_WARNING
         cues = split_into_cues(
             [Segment(s["start"], s["end"], s["caption"]) for s in segments if s["caption"]],
             duration=duration,

@@ -20,7 +20,7 @@ from core.errors import InvalidInput
 from core.settings import Settings
 from core.storage import job_key
 from worker.context import WorkerContext
-from worker.kinds.base import JobInfo
+from worker.kinds.contract import JobInfo
 from worker.media import AudioLimits, AudioProbe, VideoLimits, VideoProbe, probe_audio, probe_video
 
 PLAN_OBJECT = "work/video.json"

@@ -1,14 +1,18 @@
-"""Cut audio into overlapping windows for the model, each cut at the quietest nearby moment.
+"""Cut audio into overlapping clips for the model, each cut at the quietest nearby moment.
 
-The rule, for window length W, overlap O and search length S (S < W - O; by default 30% of W,
+A clip here is a slice of the audio the model hears at once (at most 30 s); it has nothing to do
+with the overnight windows of `core.windows`. The job parameters keep their public names:
+`params.window_seconds` is the clip length W, `params.overlap_seconds` the overlap O.
+
+The rule, for clip length W, overlap O and search length S (S < W - O; by default 30% of W,
 at least 2 s, at most (W - O) / 2):
-- a file no longer than W is one window [0, duration];
-- otherwise each window i starts at s_i (s_0 = 0) and its cut c_i is the quietest point of
+- a file no longer than W is one clip [0, duration];
+- otherwise each clip i starts at s_i (s_0 = 0) and its cut c_i is the quietest point of
   [s_i + W - O/2 - S, s_i + W - O/2] (energy = RMS squared averaged over 0.1 s; among equally
   quiet frames, the middle of the last quiet run), never later than duration - 1 s so the last
-  window is not a sliver;
-- window i ends at c_i + O/2 (so it is at most W long) and window i + 1 starts at c_i - O/2;
-- the window that reaches the end is the last: [s_n, duration].
+  clip is not a sliver;
+- clip i ends at c_i + O/2 (so it is at most W long) and clip i + 1 starts at c_i - O/2;
+- the clip that reaches the end is the last: [s_n, duration].
 """
 
 from __future__ import annotations
@@ -22,14 +26,14 @@ import numpy as np
 from .envelope import Envelope
 
 _SMOOTH_SECONDS = 0.1
-# The last window owns at least this much audio after the last cut, when the search allows.
+# The last clip owns at least this much audio after the last cut, when the search allows.
 _MIN_TAIL_SECONDS = 1.0
 # Energies closer than this count as equally quiet (digital silence is exactly 0).
 _QUIET_TIE = 1e-10
 
 
 @dataclass(frozen=True)
-class Window:
+class Clip:
     """One slice [start, end) of the audio, in seconds, numbered from 0."""
 
     index: int
@@ -42,45 +46,45 @@ class Window:
         return self.end - self.start
 
 
-def plan_windows(
+def plan_clips(
     envelope: Envelope,
     *,
-    window_seconds: float = 20.0,
+    clip_seconds: float = 20.0,
     overlap_seconds: float = 1.0,
     search_seconds: float | None = None,
-) -> list[Window]:
-    """Cover the audio with windows of at most `window_seconds`, cut in quiet moments."""
-    if window_seconds <= 0 or not 0 <= overlap_seconds < window_seconds:
-        raise ValueError("need window_seconds > 0 and 0 <= overlap_seconds < window_seconds")
-    search = _search_seconds(window_seconds, overlap_seconds, search_seconds)
+) -> list[Clip]:
+    """Cover the audio with clips of at most `clip_seconds`, cut in quiet moments."""
+    if clip_seconds <= 0 or not 0 <= overlap_seconds < clip_seconds:
+        raise ValueError("need clip_seconds > 0 and 0 <= overlap_seconds < clip_seconds")
+    search = _search_seconds(clip_seconds, overlap_seconds, search_seconds)
     duration = envelope.duration
     energy = _smoothed_energy(envelope)
     half = overlap_seconds / 2
-    windows: list[Window] = []
+    clips: list[Clip] = []
     start = 0.0
-    while duration - start > window_seconds:
-        latest = start + window_seconds - half
+    while duration - start > clip_seconds:
+        latest = start + clip_seconds - half
         earliest = latest - search
         latest = min(latest, duration - _MIN_TAIL_SECONDS)
         cut = _quietest(energy, envelope.frame_seconds, earliest, latest)
-        windows.append(Window(len(windows), start, min(cut + half, start + window_seconds)))
+        clips.append(Clip(len(clips), start, min(cut + half, start + clip_seconds)))
         start = cut - half
-    windows.append(Window(len(windows), start, duration))
-    return windows
+    clips.append(Clip(len(clips), start, duration))
+    return clips
 
 
-def cut_points(windows: list[Window]) -> list[float]:
-    """The cut between each pair of consecutive windows: the centre of their overlap."""
-    return [(before.end + after.start) / 2 for before, after in pairwise(windows)]
+def cut_points(clips: list[Clip]) -> list[float]:
+    """The cut between each pair of consecutive clips: the centre of their overlap."""
+    return [(before.end + after.start) / 2 for before, after in pairwise(clips)]
 
 
-def _search_seconds(window: float, overlap: float, search: float | None) -> float:
-    """The search length: given, or the last 30% of the window (at least 2 s if it fits)."""
+def _search_seconds(clip: float, overlap: float, search: float | None) -> float:
+    """The search length: given, or the last 30% of the clip (at least 2 s if it fits)."""
     if search is None:
-        # Half of what is left after the overlap keeps every window at least that long.
-        return min(max(0.3 * window, 2.0), (window - overlap) / 2)
-    if not 0 <= search < window - overlap:
-        raise ValueError("need 0 <= search_seconds < window_seconds - overlap_seconds")
+        # Half of what is left after the overlap keeps every clip at least that long.
+        return min(max(0.3 * clip, 2.0), (clip - overlap) / 2)
+    if not 0 <= search < clip - overlap:
+        raise ValueError("need 0 <= search_seconds < clip_seconds - overlap_seconds")
     return search
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from tests.faults.harness import Harness, Report, Services, service_down
+from testkit.faults.harness import Harness, Report, Services, service_down
 
 Scenario = Callable[[Harness, random.Random, int], None]
 POISON = "POISON"

@@ -38,22 +38,22 @@ import kombu.pools
 import redis
 from sqlalchemy import select
 
-from bench._report import table
 from core.auth import create_key
 from core.db import Database
 from core.db.models import Chunk, Job
 from core.migrate import upgrade
 from core.queue import make_celery
 from core.settings import Settings
-from tests.fixtures.backends import fresh_postgres_database, s3_values
-from tests.services import (
+from testkit.backends import fresh_postgres_database, s3_values
+from testkit.markdown import table
+from testkit.services import (
     RunningService,
     S3Service,
     start_postgres,
     start_seaweedfs,
     start_valkey,
 )
-from tests.stack import Process, Stack
+from testkit.stack import Process, Stack
 from worker.engine import TINY
 
 TERMINAL = {"succeeded", "failed", "cancelled", "expired"}

@@ -13,7 +13,7 @@ are stopped by an `atexit` hook.
 
 Layout: `_process` (RunningService: launch, readiness polling, stop/kill/restart, free ports,
 log tails, PR_SET_PDEATHSIG, the atexit hook), `postgres`, `valkey`, `seaweedfs` (with
-`S3Service`). Everything is re-exported here: import from `tests.services`.
+`S3Service`). Everything is re-exported here: import from `testkit.services`.
 """
 
 from ._process import DEFAULT_START_TIMEOUT as DEFAULT_START_TIMEOUT

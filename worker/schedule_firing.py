@@ -38,17 +38,18 @@ from core.db import Database
 from core.db.models import File, Schedule, ScheduleFiring, ScheduleObject
 from core.db.types import new_id, utcnow
 from core.errors import Conflict, NightowlError, TooLarge, Unprocessable
-from core.files import store_file
+from core.files import put_file, store_file
 from core.kinds import KINDS
 from core.logging import get_logger
 from core.queue import Dispatcher
-from core.schedule_sources import ObjectChanged, Source, SourceObject, open_source
 from core.schedules import ObjectFilter, latest_slot
 from core.settings import Settings
 from core.sniff import SNIFF_BYTES, sniff_content_type
-from core.storage import ObjectStore, file_key
+from core.storage import ObjectStore
+from worker.context import WorkerContext
+from worker.schedule_sources import ObjectChanged, Source, SourceObject, open_source
 
-log = get_logger("core.schedule_firing")
+log = get_logger("worker.schedule_firing")
 MAX_NEW_PER_FIRING = 1000
 STALE_AFTER = timedelta(hours=12)
 _IN_CHUNK = 500
@@ -204,33 +205,25 @@ def _copy(
     readable = KINDS[schedule.template["kind"]].content_types
     if obj.size > settings.max_upload_bytes:
         return _Taken(obj, None)
-    file_id = new_id("file")
-    key = file_key(schedule.tenant_id, file_id)
     try:
         with source.open_object(obj) as stream:
             head = _read_head(stream)
             content_type = sniff_content_type(head, name)
-            if content_type not in readable:
+            if content_type is None or content_type not in readable:
                 return _Taken(obj, None)
-            stored = store.put_stream(
-                key,
-                _HeadThenRest(head, stream),  # type: ignore[arg-type]
+            rest = _HeadThenRest(head, stream)
+            file = put_file(
+                store,
+                schedule.tenant_id,
+                name,
+                content_type,
+                rest,  # type: ignore[arg-type]
                 settings.max_upload_bytes,
             )
     except ObjectChanged:
         return None
     except TooLarge:
         return _Taken(obj, None)
-    assert content_type is not None
-    file = File(
-        id=file_id,
-        tenant_id=schedule.tenant_id,
-        filename=name,
-        content_type=content_type,
-        bytes=stored.size,
-        sha256=stored.sha256,
-        storage_key=key,
-    )
     return _Taken(obj, file)
 
 
@@ -338,3 +331,8 @@ def _mark_failed(db: Database, firing_id: str, message: str) -> None:
             .values(status="failed", error_message=message[:2000])
         )
     log.warning("schedule.firing_failed", firing_id=firing_id, error=message)
+
+
+def fire_schedules(ctx: WorkerContext, now: datetime | None = None) -> list[str]:
+    """Fire every schedule whose latest slot has not fired; returns the ids of the new firings."""
+    return fire_due(ctx.db, ctx.store, ctx.dispatcher, ctx.settings, now or ctx.clock())

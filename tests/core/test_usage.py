@@ -1,4 +1,4 @@
-"""Usage records: sums, derived rates, and a lossless trip through a JSON-ready dict."""
+"""Usage records: sums, derived rates, a lossless trip through JSON, and a job's summed usage."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from worker.engine import Usage
+from core.usage import Usage, sum_usage
 
 FIRST = Usage(
     prompt_tokens=1000,
@@ -78,3 +78,35 @@ def test_from_dict_tolerates_missing_and_unknown_keys() -> None:
     assert usage == Usage(prompt_tokens=5)
     with pytest.raises(ValueError, match="generated_tokens"):
         Usage.from_dict({"generated_tokens": "many"})
+
+
+def test_sum_usage_is_the_job_record_the_api_returns() -> None:
+    """A job's usage: every counter summed, the peak the larger, rates rounded, chunks counted."""
+    records = [json.loads(json.dumps(FIRST.to_dict())), SECOND.to_dict(), {"prompt_tokens": None}]
+
+    assert sum_usage(records) == {
+        "prompt_tokens": 2010,
+        "generated_tokens": 80,
+        "prefill_tokens_saved": 990,
+        "draft_rounds": 20,
+        "draft_tokens_proposed": 60,
+        "draft_tokens_accepted": 30,
+        "prefill_seconds": pytest.approx(0.51),
+        "decode_seconds": pytest.approx(3.0),
+        "peak_memory_bytes": 500,
+        "model_calls": 3,
+        "prefill_tokens_per_second": 2000.0,
+        "decode_tokens_per_second": 26.7,
+        "draft_acceptance": 0.5,
+        "chunks": 3,
+    }
+
+
+def test_sum_usage_of_no_records_has_no_rates() -> None:
+    """Without records every counter is zero and the rates are None."""
+    total = sum_usage([])
+
+    assert total["chunks"] == 0 and total["prompt_tokens"] == 0
+    assert total["prefill_tokens_per_second"] is None
+    assert total["decode_tokens_per_second"] is None
+    assert total["draft_acceptance"] is None

@@ -1,4 +1,4 @@
-"""Window planning: cuts in silences, full coverage, bounded lengths, exact overlaps."""
+"""Clip planning: cuts in silences, full coverage, bounded lengths, exact overlaps."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.media_samples import tone_bursts, write_audio
+from testkit.media_samples import tone_bursts, write_audio
 from worker.media import (
     SAMPLE_RATE,
+    Clip,
     Envelope,
-    Window,
     cut_points,
     energy_envelope,
-    plan_windows,
+    plan_clips,
     probe_audio,
 )
 
@@ -49,28 +49,26 @@ def _speech_like(duration: float, seed: int) -> tuple[np.ndarray, list[tuple[flo
     return samples, bursts
 
 
-def _check_plan(windows: list[Window], duration: float, window: float, overlap: float) -> None:
+def _check_plan(clips: list[Clip], duration: float, clip: float, overlap: float) -> None:
     """Assert the invariants every plan has: coverage, lengths, overlaps, numbering."""
-    assert [w.index for w in windows] == list(range(len(windows)))
-    assert windows[0].start == 0.0
-    assert windows[-1].end == duration
-    for w in windows:
-        assert 0 < w.duration <= window + EPS
-    for before, after in pairwise(windows):
+    assert [c.index for c in clips] == list(range(len(clips)))
+    assert clips[0].start == 0.0
+    assert clips[-1].end == duration
+    for c in clips:
+        assert 0 < c.duration <= clip + EPS
+    for before, after in pairwise(clips):
         assert after.start > before.start
         assert before.end - after.start == pytest.approx(overlap, abs=EPS)
-    assert cut_points(windows) == [
-        pytest.approx((a.end + b.start) / 2) for a, b in pairwise(windows)
-    ]
+    assert cut_points(clips) == [pytest.approx((a.end + b.start) / 2) for a, b in pairwise(clips)]
 
 
-@pytest.mark.parametrize(("window", "seed"), [(5.0, 1), (10.0, 2), (20.0, 3), (30.0, 4)])
-def test_every_cut_lies_in_a_silence(window: float, seed: int) -> None:
+@pytest.mark.parametrize(("clip", "seed"), [(5.0, 1), (10.0, 2), (20.0, 3), (30.0, 4)])
+def test_every_cut_lies_in_a_silence(clip: float, seed: int) -> None:
     """With tone bursts between known silences, every cut point falls inside a silence."""
     samples, bursts = _speech_like(300.0, seed)
-    windows = plan_windows(_envelope(samples), window_seconds=window)
-    _check_plan(windows, 300.0, window, 1.0)
-    for cut in cut_points(windows):
+    clips = plan_clips(_envelope(samples), clip_seconds=clip)
+    _check_plan(clips, 300.0, clip, 1.0)
+    for cut in cut_points(clips):
         assert not any(start <= cut < end for start, end in bursts), cut
 
 
@@ -79,79 +77,77 @@ def test_cuts_in_a_decoded_file_lie_in_silences(tmp_path: Path) -> None:
     samples, bursts = _speech_like(90.0, seed=7)
     path = write_audio(tmp_path / "speech.mp3", samples, container="mp3")
     probe = probe_audio(path)
-    windows = plan_windows(energy_envelope(path, probe), window_seconds=20.0)
-    assert len(windows) >= 5
-    for cut in cut_points(windows):
+    clips = plan_clips(energy_envelope(path, probe), clip_seconds=20.0)
+    assert len(clips) >= 5
+    for cut in cut_points(clips):
         assert not any(start <= cut < end for start, end in bursts), cut
 
 
 @pytest.mark.parametrize("duration", [5.0, 20.0, 21.0, 59.0, 600.0])
-@pytest.mark.parametrize("window", [5.0, 10.0, 20.0, 30.0])
-def test_windows_cover_the_audio_within_bounds(duration: float, window: float) -> None:
-    """For each length and window size the plan covers [0, duration] with a bounded count."""
+@pytest.mark.parametrize("clip", [5.0, 10.0, 20.0, 30.0])
+def test_clips_cover_the_audio_within_bounds(duration: float, clip: float) -> None:
+    """For each length and clip size the plan covers [0, duration] with a bounded count."""
     samples = tone_bursts([(t, t + 2.0) for t in range(0, int(duration), 3)], duration, noise=0.01)
-    windows = plan_windows(_envelope(samples), window_seconds=window)
-    _check_plan(windows, duration, window, 1.0)
-    if duration <= window:
-        assert windows == [Window(0, 0.0, duration)]
+    clips = plan_clips(_envelope(samples), clip_seconds=clip)
+    _check_plan(clips, duration, clip, 1.0)
+    if duration <= clip:
+        assert clips == [Clip(0, 0.0, duration)]
         return
-    search = min(max(0.3 * window, 2.0), (window - 1.0) / 2)
-    # Each window but the last moves the start on by W - O - S at least and W - O at most.
-    assert len(windows) >= math.ceil((duration - 1.0) / (window - 1.0))
-    assert len(windows) < 2 + (duration - window) / (window - 1.0 - search)
+    search = min(max(0.3 * clip, 2.0), (clip - 1.0) / 2)
+    # Each clip but the last moves the start on by W - O - S at least and W - O at most.
+    assert len(clips) >= math.ceil((duration - 1.0) / (clip - 1.0))
+    assert len(clips) < 2 + (duration - clip) / (clip - 1.0 - search)
 
 
-def test_twenty_one_seconds_make_two_windows() -> None:
-    """21 s with 20-s windows gives two windows, the second no sliver."""
-    windows = plan_windows(_envelope(tone_bursts([], 21.0, noise=0.05)), window_seconds=20.0)
-    assert len(windows) == 2
-    assert windows[1].duration >= 1.5
+def test_twenty_one_seconds_make_two_clips() -> None:
+    """21 s with 20-s clips gives two clips, the second no sliver."""
+    clips = plan_clips(_envelope(tone_bursts([], 21.0, noise=0.05)), clip_seconds=20.0)
+    assert len(clips) == 2
+    assert clips[1].duration >= 1.5
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.05])
-def test_pure_noise_or_digital_silence_still_gives_valid_windows(noise: float) -> None:
+def test_pure_noise_or_digital_silence_still_gives_valid_clips(noise: float) -> None:
     """Without any quiet moment (or with nothing but), the plan is still valid and deterministic."""
     envelope = _envelope(tone_bursts([], 123.4, noise=noise, seed=5))
-    windows = plan_windows(envelope, window_seconds=20.0, overlap_seconds=2.0)
-    _check_plan(windows, 123.4, 20.0, 2.0)
-    assert windows == plan_windows(envelope, window_seconds=20.0, overlap_seconds=2.0)
+    clips = plan_clips(envelope, clip_seconds=20.0, overlap_seconds=2.0)
+    _check_plan(clips, 123.4, 20.0, 2.0)
+    assert clips == plan_clips(envelope, clip_seconds=20.0, overlap_seconds=2.0)
 
 
 def test_digital_silence_is_cut_in_its_middle() -> None:
     """When a whole silence is equally quiet, the cut goes to its middle, away from both tones."""
     samples = tone_bursts([(0.0, 16.0), (18.0, 30.0)], 30.0)
-    cuts = cut_points(plan_windows(_envelope(samples), window_seconds=20.0))
+    cuts = cut_points(plan_clips(_envelope(samples), clip_seconds=20.0))
     assert cuts == [pytest.approx(17.0, abs=0.06)]
 
 
-def test_the_last_window_is_not_a_sliver() -> None:
+def test_the_last_clip_is_not_a_sliver() -> None:
     """The quietest point would leave 0.9 s after the last cut; the cut moves to keep 1 s."""
     samples = tone_bursts([], 20.3, noise=0.05, seed=2)
     quiet = slice(round(19.3 * SAMPLE_RATE), round(19.5 * SAMPLE_RATE))
     samples[quiet] = 0.0
-    windows = plan_windows(_envelope(samples), window_seconds=20.0)
-    assert len(windows) == 2
-    assert 20.3 - cut_points(windows)[0] >= 1.0 - FRAME
-    _check_plan(windows, 20.3, 20.0, 1.0)
+    clips = plan_clips(_envelope(samples), clip_seconds=20.0)
+    assert len(clips) == 2
+    assert 20.3 - cut_points(clips)[0] >= 1.0 - FRAME
+    _check_plan(clips, 20.3, 20.0, 1.0)
 
 
 def test_overlap_and_search_are_respected() -> None:
-    """A 3-s overlap is exact, and a 1-s search keeps every window at least W - O - S long."""
+    """A 3-s overlap is exact, and a 1-s search keeps every clip at least W - O - S long."""
     envelope = _envelope(tone_bursts([(t, t + 1.0) for t in range(0, 100, 2)], 100.0, noise=0.01))
-    windows = plan_windows(envelope, window_seconds=12.0, overlap_seconds=3.0, search_seconds=1.0)
-    _check_plan(windows, 100.0, 12.0, 3.0)
-    assert all(w.duration >= 12.0 - 1.0 - FRAME for w in windows[:-1])
+    clips = plan_clips(envelope, clip_seconds=12.0, overlap_seconds=3.0, search_seconds=1.0)
+    _check_plan(clips, 100.0, 12.0, 3.0)
+    assert all(c.duration >= 12.0 - 1.0 - FRAME for c in clips[:-1])
 
 
 @pytest.mark.parametrize(
-    ("window", "overlap", "search"), [(0.0, 0.0, None), (5.0, 5.0, None), (10.0, 1.0, 9.0)]
+    ("clip", "overlap", "search"), [(0.0, 0.0, None), (5.0, 5.0, None), (10.0, 1.0, 9.0)]
 )
 def test_impossible_parameters_are_refused(
-    window: float, overlap: float, search: float | None
+    clip: float, overlap: float, search: float | None
 ) -> None:
-    """A zero window, an overlap as long as the window, or a search past the overlap is an error."""
+    """A zero clip, an overlap as long as the clip, or a search past the overlap is an error."""
     envelope = _envelope(tone_bursts([], 30.0))
     with pytest.raises(ValueError, match="need"):
-        plan_windows(
-            envelope, window_seconds=window, overlap_seconds=overlap, search_seconds=search
-        )
+        plan_clips(envelope, clip_seconds=clip, overlap_seconds=overlap, search_seconds=search)
