@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     models_dir: Path | None = None
     model: str = DEFAULT_MODEL
     draft_model: str | None = DEFAULT_DRAFT_MODEL
-    speculative: bool = True
+    # "auto": each model host uses the drafter only where it measured it faster.
+    speculative: bool | Literal["auto"] = "auto"
     draft_block_size: int = Field(default=4, ge=1, le=16)
     memory_budget_bytes: int = Field(default=2 * 1024**3, ge=0)
     max_tokens: int = Field(default=512, ge=1)

@@ -4,7 +4,8 @@ The engine fills a `Usage` per generation; a chunk stores `to_dict()` (rates unr
 usage is `sum_usage` over its chunks' records (rates rounded, plus the chunk count). The derived
 rates: prefill speed counts only the tokens actually prefilled (prompt minus reused prefix), and
 decode speed is generated tokens over decode time, as mlx-vlm counts it (the first token comes
-out of the prefill pass).
+out of the prefill pass). `speculation` says, per distinct decision, whether the drafter ran and
+why (`worker/engine/_speculation.py`); a job's usage keeps only the count, `drafted_calls`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class Usage:
     """The largest peak of the generations added up: a maximum, never a sum."""
     model_calls: int = 0
     """Passes through mlx-vlm: one per generation, plus one for each shared-prefix prefill."""
+    drafted_calls: int = 0
+    """Generations decoded with the drafter."""
+    speculation: tuple[str, ...] = ()
+    """The distinct decisions about the drafter, with their reasons, in order (at most 8)."""
 
     @property
     def prefill_tokens_per_second(self) -> float | None:
@@ -54,11 +59,13 @@ class Usage:
         """The usage of both: counts and times summed, peak memory the larger."""
         summed = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
         summed["peak_memory_bytes"] = max(self.peak_memory_bytes, other.peak_memory_bytes)
+        summed["speculation"] = tuple(dict.fromkeys(self.speculation + other.speculation))[:8]
         return Usage(**summed)
 
-    def to_dict(self) -> dict[str, int | float | None]:
+    def to_dict(self) -> dict[str, int | float | list[str] | None]:
         """All fields and the derived rates, ready for JSON (a chunk's usage record)."""
-        data: dict[str, int | float | None] = dict(asdict(self))
+        data: dict[str, int | float | list[str] | None] = dict(asdict(self))
+        data["speculation"] = list(self.speculation)
         data["prefill_tokens_per_second"] = self.prefill_tokens_per_second
         data["decode_tokens_per_second"] = self.decode_tokens_per_second
         data["draft_acceptance"] = self.draft_acceptance
@@ -72,10 +79,23 @@ class Usage:
         for name, value in data.items():
             if name not in zero or value is None:
                 continue
+            if name == "speculation":
+                if not isinstance(value, list | tuple) or not all(
+                    isinstance(v, str) for v in value
+                ):
+                    raise ValueError(f"usage field speculation must be a list of text: {value!r}")
+                values[name] = tuple(value)
+                continue
             if not isinstance(value, int | float):
                 raise ValueError(f"usage field {name} must be a number, not {value!r}")
             values[name] = float(value) if isinstance(zero[name], float) else int(value)
         return cls(**values)
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"usage field speculation must be a list of text, not {value!r}")
+    return tuple(value)
 
 
 def _rounded(value: float | None, digits: int) -> float | None:
@@ -87,8 +107,9 @@ def sum_usage(records: Iterable[Mapping[str, object]]) -> dict[str, Any]:
     total, chunks = Usage(), 0
     for record in records:
         total, chunks = total.add(Usage.from_dict(record)), chunks + 1
+    counts = {name: value for name, value in asdict(total).items() if name != "speculation"}
     return {
-        **asdict(total),
+        **counts,
         "prefill_tokens_per_second": _rounded(total.prefill_tokens_per_second, 1),
         "decode_tokens_per_second": _rounded(total.decode_tokens_per_second, 1),
         "draft_acceptance": _rounded(total.draft_acceptance, 4),

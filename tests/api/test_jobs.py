@@ -28,7 +28,7 @@ def _submit(service: Service, key: str, file_id: str, **extra: Any) -> Any:
     body = {
         "kind": "document.qa",
         "input": {"file_id": file_id},
-        "params": {"questions": QUESTIONS},
+        "params": {"questions": QUESTIONS, "speculative": True},
     }
     return service.client.post("/v1/jobs", json=body | extra, headers=service.headers(key))
 
@@ -69,6 +69,27 @@ def test_document_qa_runs_to_a_cited_result(service: Service) -> None:
             assert citation["passage_id"].startswith(f"p{citation['page']}.")
     # The BM25 fallback cites the page that holds the answer's rare terms.
     assert any(c["page"] == 3 for c in result["answers"][1]["citations"])
+
+
+def test_each_chunk_records_the_hosts_speculation_decision(service: Service) -> None:
+    """Without `speculative`, the host decides (auto); the chunk's usage says what and why, and
+    the job counts the generations that ran with the drafter."""
+    key = service.new_key("acme")
+    file_id = _upload(service, key, "o.pdf", pdf_bytes(OBSERVATORY_PAGES))
+    body = {"kind": "document.qa", "input": {"file_id": file_id}, "params": {"questions": ["Q?"]}}
+    job_id = service.client.post("/v1/jobs", json=body, headers=service.headers(key)).json()["id"]
+    service.dispatcher.drain()
+    job = service.client.get(f"/v1/jobs/{job_id}", headers=service.headers(key)).json()
+    assert job["status"] == "succeeded", job
+    with service.context.db.transaction() as session:
+        (record,) = session.scalars(select(Chunk.usage).where(Chunk.job_id == job_id))
+    assert record is not None
+    (reason,) = record["speculation"]
+    assert reason.startswith("auto: ")
+    assert record["drafted_calls"] in (0, 1)
+    assert record["draft_rounds"] == 0 or record["drafted_calls"] == 1  # no rounds when plain
+    assert job["usage"]["drafted_calls"] == record["drafted_calls"]
+    assert "speculation" not in job["usage"]
 
 
 def test_artifacts_stream_from_local_storage_or_redirect_to_s3(service: Service) -> None:

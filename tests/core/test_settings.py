@@ -48,3 +48,16 @@ def test_every_setting_survives_a_round_trip_through_the_environment(
         raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
         monkeypatch.setenv(f"NIGHTOWL_{name.upper()}", str(raw))
     assert Settings().model_dump() == original.model_dump()
+
+
+@pytest.mark.parametrize(("text", "value"), [("auto", "auto"), ("true", True), ("false", False)])
+def test_speculation_is_auto_unless_forced(
+    monkeypatch: pytest.MonkeyPatch, text: str, value: object
+) -> None:
+    """The default is "auto"; NIGHTOWL_SPECULATIVE forces the drafter on or off; junk is refused."""
+    assert Settings().speculative == "auto"
+    monkeypatch.setenv("NIGHTOWL_SPECULATIVE", text)
+    assert Settings().speculative == value
+    monkeypatch.setenv("NIGHTOWL_SPECULATIVE", "sometimes")
+    with pytest.raises(ValidationError, match="speculative"):
+        Settings()

@@ -19,6 +19,8 @@ FIRST = Usage(
     decode_seconds=2.0,
     peak_memory_bytes=300,
     model_calls=2,
+    drafted_calls=1,
+    speculation=("on: speculative=true",),
 )
 SECOND = Usage(
     prompt_tokens=1010,
@@ -28,6 +30,7 @@ SECOND = Usage(
     decode_seconds=1.0,
     peak_memory_bytes=500,
     model_calls=1,
+    speculation=("auto: plain, faster for text at batch 1", "on: speculative=true"),
 )
 
 
@@ -47,6 +50,9 @@ def test_add_sums_counts_and_keeps_the_larger_peak() -> None:
     assert total.decode_seconds == pytest.approx(3.0)
     assert total.peak_memory_bytes == 500
     assert total.model_calls == 3
+    assert total.drafted_calls == 1
+    # The distinct decisions, first seen first.
+    assert total.speculation == ("on: speculative=true", "auto: plain, faster for text at batch 1")
     assert Usage().add(FIRST) == FIRST
 
 
@@ -78,6 +84,8 @@ def test_from_dict_tolerates_missing_and_unknown_keys() -> None:
     assert usage == Usage(prompt_tokens=5)
     with pytest.raises(ValueError, match="generated_tokens"):
         Usage.from_dict({"generated_tokens": "many"})
+    with pytest.raises(ValueError, match="speculation"):
+        Usage.from_dict({"speculation": "on"})
 
 
 def test_sum_usage_is_the_job_record_the_api_returns() -> None:
@@ -95,6 +103,7 @@ def test_sum_usage_is_the_job_record_the_api_returns() -> None:
         "decode_seconds": pytest.approx(3.0),
         "peak_memory_bytes": 500,
         "model_calls": 3,
+        "drafted_calls": 1,
         "prefill_tokens_per_second": 2000.0,
         "decode_tokens_per_second": 26.7,
         "draft_acceptance": 0.5,

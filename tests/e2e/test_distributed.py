@@ -72,7 +72,7 @@ def _submit(stack: Stack, headers: dict[str, str], questions: list[str]) -> str:
     body = {
         "kind": "document.qa",
         "input": {"file_id": upload.json()["id"]},
-        "params": {"questions": questions},
+        "params": {"questions": questions, "speculative": True},
     }
     created = httpx.post(f"{stack.api_url}/v1/jobs", json=body, headers=headers)
     assert created.status_code == 202, created.text
@@ -212,8 +212,8 @@ def test_audio_kinds_over_http_with_a_real_worker(stack: Stack, tmp_path: Path) 
     assert upload.json()["content_type"] == "audio/mp4"
     jobs = {}
     for kind, params in [
-        ("audio.transcribe", {"language": "en"}),
-        ("audio.analyze", {"questions": ["Who speaks?", "Is anyone angry?"]}),
+        ("audio.transcribe", {"language": "en", "speculative": True}),
+        ("audio.analyze", {"questions": ["Who speaks?", "Is anyone angry?"], "speculative": True}),
     ]:
         body = {"kind": kind, "input": {"file_id": upload.json()["id"]}, "params": params}
         created = httpx.post(f"{stack.api_url}/v1/jobs", json=body, headers=headers)

@@ -69,7 +69,13 @@ def test_transcribe_cuts_in_silences_and_writes_valid_subtitles(
     """A 45 s recording is cut in its silences; SRT, VTT and text follow the clips' times."""
     key = service.new_key("acme")
     path = write_audio(tmp_path / "talk.flac", tone_bursts(BURSTS, 45.0), container="flac")
-    job = _run(service, key, "audio.transcribe", _upload(service, key, path), {"language": "en"})
+    job = _run(
+        service,
+        key,
+        "audio.transcribe",
+        _upload(service, key, path),
+        {"language": "en", "speculative": True},
+    )
     assert job["status"] == "succeeded", job
     clips = _clips(service, job["id"])
     assert len(clips) == 3
@@ -105,7 +111,7 @@ def test_transcribe_cuts_in_silences_and_writes_valid_subtitles(
     assert text.splitlines()[0].startswith("[00:00:00]")
     usage = job["usage"]
     assert usage["prompt_tokens"] > 3 * 20 * 25  # three clips of about 15-20 s of audio
-    assert usage["draft_rounds"] > 0
+    assert usage["draft_rounds"] > 0 and usage["drafted_calls"] > 0  # forced by the params
 
 
 def test_the_audio_track_of_a_video_is_transcribed(service: Service, tmp_path: Path) -> None:

@@ -56,7 +56,12 @@ def test_video_is_captioned_per_segment_with_thumbnails_and_valid_vtt(
         segments=[(10.0, RED), (10.0, GREEN), (5.0, BLUE)],
         audio=tone_bursts([(1.0, 9.0), (12.0, 20.0)], 25.0),
     )
-    job = _run(service, key, _upload(service, key, path), {"fps": 2, "segment_seconds": 10})
+    job = _run(
+        service,
+        key,
+        _upload(service, key, path),
+        {"fps": 2, "segment_seconds": 10, "speculative": True},
+    )
     assert job["status"] == "succeeded", job
     result = service.client.get(f"/v1/jobs/{job['id']}/result", headers=service.headers(key)).json()
     timeline = result["timeline"]
@@ -90,7 +95,7 @@ def test_video_is_captioned_per_segment_with_thumbnails_and_valid_vtt(
         assert any(s["start"] - 0.001 <= start < end <= s["end"] + 0.001 for s in timeline)
     usage = job["usage"]
     assert usage["prompt_tokens"] > 3 * 10 * 60  # about 50 frames of about 64 soft tokens
-    assert usage["draft_rounds"] > 0
+    assert usage["draft_rounds"] > 0 and usage["drafted_calls"] > 0  # forced by the params
 
 
 def test_segments_shrink_to_fit_the_vision_budget(make_service: object, tmp_path: Path) -> None:

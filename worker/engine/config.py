@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 TINY = "tiny"
 """The model name that means the tiny random-weight model built locally (its output is noise)."""
@@ -21,7 +22,9 @@ class EngineConfig:
     """A hub id, a local model folder, or `"tiny"`."""
     draft_model: str | None
     """A hub id, a local folder, `"tiny"`, or None for no drafter."""
-    speculative: bool = True
+    speculative: bool | Literal["auto"] = "auto"
+    """Whether calls that do not say decode with the drafter: always, never, or where this
+    host measured it faster ("auto")."""
     draft_block_size: int = 4
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES
     """Workspace and KV cache allowed on top of the weights."""
@@ -38,6 +41,8 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if not self.model:
             raise ValueError("model must name a hub id, a folder or 'tiny'")
+        if self.speculative not in (True, False, "auto"):
+            raise ValueError(f"speculative must be true, false or 'auto', not {self.speculative!r}")
         if self.draft_block_size < 1:
             raise ValueError("draft_block_size must be at least 1")
         if self.memory_budget_bytes < 0:

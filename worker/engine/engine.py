@@ -38,6 +38,11 @@ pitfall 3), and the drafter runs after that prefill as after any other. With aud
 prompt mlx-vlm prefills in chunks and keeps the frames' attention causal (its own rule for
 mixed image and audio prompts).
 
+Speculation: `speculative=True`/`False` forces the drafter on or off for a call; `"auto"` (the
+default) lets this host's `SpeculationPolicy` decide per prompt shape from its own figures of
+decode speed with and without the drafter (`_speculation`). Every generation's usage says what
+was decided and why (`usage.speculation`, `usage.drafted_calls`).
+
 An Engine serializes its calls: the drafter's statistics and the tokenizer's stopping criteria
 are per-model state inside mlx-vlm.
 """
@@ -50,7 +55,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import mlx.core as mx
 import numpy as np
@@ -61,6 +66,7 @@ from worker.engine import _audio, _video
 from worker.engine._decode import Speculation, decode
 from worker.engine._loading import LoadedModels, load_models
 from worker.engine._prefix import copy_cache, prefill_prefix, shared_prefix_length
+from worker.engine._speculation import Decision, SpeculationPolicy
 from worker.engine.config import EngineConfig
 from worker.engine.generation import Generation
 
@@ -68,6 +74,8 @@ _ROLES = frozenset({"system", "user", "assistant"})
 _T = TypeVar("_T")
 # `decode` with the model and one call's settings bound: takes the prompt (or ids and cache).
 _Decode = Callable[..., Generation]
+Speculative = bool | Literal["auto"] | None
+"""A call's drafter setting: forced on or off, decided by measurement, or None for the config."""
 
 
 class Engine:
@@ -84,6 +92,8 @@ class Engine:
         self._drafter = models.drafter
         self._draft_kind = models.draft_kind
         self._lock = threading.Lock()
+        self.speculation_policy = SpeculationPolicy()
+        """This host's figures for `speculative="auto"`."""
         self.max_frames: int = _video.MAX_FRAMES
         """The most frames one video segment may hold."""
         self._set_frame_budget()
@@ -212,7 +222,7 @@ class Engine:
         frame_times: Sequence[float] | None = None,
         max_tokens: int,
         temperature: float = 0.0,
-        speculative: bool | None = None,
+        speculative: Speculative = None,
         draft_block_size: int | None = None,
     ) -> Generation:
         """Generate a continuation of the rendered `prompt`.
@@ -243,7 +253,8 @@ class Engine:
             images = _video.images(checked)
         elif frame_times is not None:
             raise ValueError("frame_times were given without frames")
-        run = self._decoder(max_tokens, temperature, speculative, draft_block_size)
+        shape = "+".join(name for name, used in (("audio", clips), ("video", images)) if used)
+        run = self._decoder(max_tokens, temperature, speculative, draft_block_size, shape or "text")
 
         def call() -> Generation:
             if images:
@@ -258,11 +269,11 @@ class Engine:
         *,
         max_tokens: int,
         temperature: float = 0.0,
-        speculative: bool | None = None,
+        speculative: Speculative = None,
         draft_block_size: int | None = None,
     ) -> list[Generation]:
         """Generate for each text prompt, prefilling their common token prefix only once."""
-        run = self._decoder(max_tokens, temperature, speculative, draft_block_size)
+        run = self._decoder(max_tokens, temperature, speculative, draft_block_size, "text")
         return self._run(lambda: self._shared_prefix(list(prompts), run))
 
     def release(self) -> None:
@@ -300,32 +311,49 @@ class Engine:
         self,
         max_tokens: int,
         temperature: float,
-        speculative: bool | None,
+        speculative: Speculative,
         draft_block_size: int | None,
+        shape: str,
     ) -> _Decode:
-        """`decode` on this engine's model with one call's sampling and drafter settings bound."""
+        """`decode` on this engine's model with one call's sampling settings bound; each
+        generation decides on the drafter, and auto decisions feed the policy's figures."""
         if max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
-        return partial(
-            decode,
-            self._model,
-            self._processor,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            speculation=self._speculation(speculative, draft_block_size),
-        )
-
-    def _speculation(
-        self, speculative: bool | None, draft_block_size: int | None
-    ) -> Speculation | None:
-        """The drafter settings for one call, or None to decode without drafting."""
-        wanted = self.config.speculative if speculative is None else speculative
-        if not wanted or self._drafter is None or self._draft_kind is None:
-            return None
         block_size = self.config.draft_block_size if draft_block_size is None else draft_block_size
         if block_size < 1:
             raise ValueError("draft_block_size must be at least 1")
-        return Speculation(drafter=self._drafter, kind=self._draft_kind, block_size=block_size)
+        run = partial(
+            decode, self._model, self._processor, max_tokens=max_tokens, temperature=temperature
+        )
+
+        def call(**inputs: Any) -> Generation:
+            decision = self._decide(speculative, shape)
+            speculation = None
+            if decision.drafter and self._drafter is not None and self._draft_kind is not None:
+                speculation = Speculation(self._drafter, self._draft_kind, block_size)
+            generation = run(speculation=speculation, **inputs)
+            usage = generation.usage
+            if decision.measured:
+                tokens, seconds = usage.generated_tokens - 1, usage.decode_seconds
+                if not decision.drafter or usage.draft_rounds:
+                    self.speculation_policy.observe(shape, 1, decision.drafter, tokens, seconds)
+            usage = replace(
+                usage, drafted_calls=int(speculation is not None), speculation=(decision.reason,)
+            )
+            return replace(generation, usage=usage)
+
+        return call
+
+    def _decide(self, speculative: Speculative, shape: str) -> Decision:
+        """Whether one call decodes with the drafter: forced, decided by measurement, or none."""
+        wanted = self.config.speculative if speculative is None else speculative
+        if self._drafter is None or self._draft_kind is None:
+            return Decision(False, "off: no drafter loaded")
+        if wanted is True:
+            return Decision(True, "on: speculative=true")
+        if wanted is False:
+            return Decision(False, "off: speculative=false")
+        return self.speculation_policy.decide(shape)
 
     def _samples(self, seconds: float) -> int:
         """The whole number of samples a clip of `seconds` holds at the processor's rate."""

@@ -13,7 +13,7 @@ def generation_options(settings: Settings, params: dict[str, Any]) -> dict[str, 
     return {
         "max_tokens": params.get("max_tokens") or settings.max_tokens,
         "temperature": params.get("temperature", 0.0),
-        # "auto" uses the worker's configured default until per-machine measurement lands.
-        "speculative": speculative if isinstance(speculative, bool) else None,
+        # True/False force the drafter, "auto" lets the host measure, unset means its setting.
+        "speculative": speculative if speculative in (True, False, "auto") else None,
         "draft_block_size": params.get("draft_block_size"),
     }
