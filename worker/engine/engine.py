@@ -53,7 +53,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Literal, TypeVar
 
@@ -63,6 +63,7 @@ from mlx_vlm.utils import prepare_inputs, should_add_special_tokens
 
 from core.errors import EngineError, NightowlError
 from worker.engine import _audio, _video
+from worker.engine._batch import PREFILL_STEP, BatchPrompt, ContinuousBatch
 from worker.engine._decode import Speculation, decode
 from worker.engine._loading import LoadedModels, load_models
 from worker.engine._prefix import copy_cache, prefill_prefix, shared_prefix_length
@@ -76,6 +77,17 @@ _T = TypeVar("_T")
 _Decode = Callable[..., Generation]
 Speculative = bool | Literal["auto"] | None
 """A call's drafter setting: forced on or off, decided by measurement, or None for the config."""
+
+
+@dataclass(frozen=True)
+class PromptRequest:
+    """One prompt of `Engine.generate_batch`, with its media as `Engine.generate` takes them."""
+
+    prompt: str
+    audio: Sequence[np.ndarray] | None = None
+    frames: np.ndarray | Sequence[np.ndarray] | None = None
+    frame_times: Sequence[float] | None = None
+    max_tokens: int = 256
 
 
 class Engine:
@@ -240,19 +252,7 @@ class Engine:
         an audio or vision prefill as after a text one. `usage.prompt_tokens` counts the soft
         tokens.
         """
-        clips = _audio.check_clips(self._processor, audio) if audio is not None else []
-        if clips:
-            self._check_placeholders(prompt, len(clips))
-        images: list[Any] = []
-        if frames is not None:
-            checked = _video.check_frames(frames)
-            times = _video.frame_times(len(checked), frame_times)
-            self._check_video_placeholder(prompt)
-            layout = _video.placeholder_text(self._processor, times)
-            prompt = _video.replace_placeholder(self._processor, prompt, layout)
-            images = _video.images(checked)
-        elif frame_times is not None:
-            raise ValueError("frame_times were given without frames")
+        prompt, clips, images = self._media(prompt, audio, frames, frame_times)
         shape = "+".join(name for name, used in (("audio", clips), ("video", images)) if used)
         run = self._decoder(max_tokens, temperature, speculative, draft_block_size, shape or "text")
 
@@ -275,6 +275,57 @@ class Engine:
         """Generate for each text prompt, prefilling their common token prefix only once."""
         run = self._decoder(max_tokens, temperature, speculative, draft_block_size, "text")
         return self._run(lambda: self._shared_prefix(list(prompts), run))
+
+    def generate_batch(
+        self,
+        requests: Sequence[PromptRequest],
+        *,
+        temperature: float = 0.0,
+        max_rows: int | None = None,
+        prefill_step: int = PREFILL_STEP,
+    ) -> list[Generation]:
+        """Generate for every request, decoding them together on mlx-vlm's batcher; in order.
+
+        Up to `max_rows` rows decode at once (default: all), joining as others finish. Prompts
+        are prefilled `prefill_step` tokens at a time; a vision prompt longer than that must
+        prefill in one piece and runs alone (`_batch`). Batched rows decode without the drafter.
+        """
+        prepared = [(r, *self._media(r.prompt, r.audio, r.frames, r.frame_times)) for r in requests]
+        for request, *_ in prepared:
+            if request.max_tokens < 1:
+                raise ValueError("max_tokens must be at least 1")
+
+        def call() -> list[Generation]:
+            self._set_frame_budget()
+            batch = ContinuousBatch(
+                self._model,
+                self._processor,
+                max_rows=max_rows or max(1, len(prepared)),
+                temperature=temperature,
+                prefill_step=prefill_step,
+            )
+            results: dict[int, Generation] = {}
+            order: dict[int, int] = {}
+            alone: list[int] = []
+            try:
+                for index, (request, prompt, clips, images) in enumerate(prepared):
+                    uid = batch.add(BatchPrompt(prompt, clips, images, request.max_tokens))
+                    if uid is None:
+                        alone.append(index)
+                    else:
+                        order[uid] = index
+                while batch.active:
+                    for uid, generation in batch.step():
+                        results[order[uid]] = generation
+            finally:
+                batch.close()
+            for index in alone:
+                request, prompt, clips, images = prepared[index]
+                run = self._decoder(request.max_tokens, temperature, False, None, "video")
+                results[index] = run(prompt=prompt, audio=clips, images=images)
+            return [results[index] for index in range(len(prepared))]
+
+        return self._run(call)
 
     def release(self) -> None:
         """Return MLX's cached buffers to the system and restart peak-memory tracking."""
@@ -354,6 +405,29 @@ class Engine:
         if wanted is False:
             return Decision(False, "off: speculative=false")
         return self.speculation_policy.decide(shape)
+
+    def _media(
+        self,
+        prompt: str,
+        audio: Sequence[np.ndarray] | None,
+        frames: np.ndarray | Sequence[np.ndarray] | None,
+        frame_times: Sequence[float] | None,
+    ) -> tuple[str, list[np.ndarray], list[Any]]:
+        """The prompt with its video placeholder expanded, its checked clips and its frames."""
+        clips = _audio.check_clips(self._processor, audio) if audio is not None else []
+        if clips:
+            self._check_placeholders(prompt, len(clips))
+        images: list[Any] = []
+        if frames is not None:
+            checked = _video.check_frames(frames)
+            times = _video.frame_times(len(checked), frame_times)
+            self._check_video_placeholder(prompt)
+            layout = _video.placeholder_text(self._processor, times)
+            prompt = _video.replace_placeholder(self._processor, prompt, layout)
+            images = _video.images(checked)
+        elif frame_times is not None:
+            raise ValueError("frame_times were given without frames")
+        return prompt, clips, images
 
     def _samples(self, seconds: float) -> int:
         """The whole number of samples a clip of `seconds` holds at the processor's rate."""
