@@ -10,6 +10,9 @@
 
 Every claim bumps `attempt` and sets `lease_until`; every write after a claim names the attempt
 and changes nothing when the attempt is stale (another worker took over after the lease expired).
+A model host claims one chunk (`claim_chunk`) or many in one statement (`claim_chunks`: by
+priority, tenant turns and age, SKIP LOCKED on PostgreSQL), and renews the leases of those it is
+running (`renew_leases`), so a long batch keeps them while a dead host's expire.
 The chunk that completes a job's set flips it to `finalizing` under a row lock on the job, so
 exactly one caller learns that finalize must be enqueued (fan-in through SQL, no chords).
 
@@ -22,12 +25,12 @@ Every function takes `now` (default: the clock), so tests move time instead of s
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from core.db.models import Chunk, File, Job
 from core.db.types import new_id, utcnow
@@ -207,6 +210,95 @@ def claim_chunk(
     attempt = session.scalar(select(Chunk.attempt).where(Chunk.id == chunk_id))
     assert attempt is not None
     return Claim(chunk_id, attempt, until, attempt)
+
+
+def claim_chunks(
+    session: Session,
+    limit: int,
+    lease_seconds: float,
+    *,
+    window_open: ColumnElement[bool] | None = None,
+    now: datetime | None = None,
+) -> list[Claim]:
+    """Claim up to `limit` ready chunks of running jobs in one UPDATE, most urgent first.
+
+    The order: the job's priority (higher first); then tenant turns, so that among equal
+    priorities each tenant's n-th ready chunk (counting the chunks it has running) comes before
+    any tenant's (n+1)-th; then age. On PostgreSQL the chosen rows are locked with SKIP LOCKED,
+    so claimers at the same moment take disjoint sets without waiting (one may get fewer than
+    `limit` and claim again later); on SQLite writers are serialized. Either way the UPDATE
+    re-checks that each chunk is still ready. `window_open` (`StartGate.allows_window()`)
+    leaves the chunks of jobs whose window is closed waiting.
+    """
+    now = now or utcnow()
+    until = now + timedelta(seconds=lease_seconds)
+    busy = aliased(Chunk)
+    running = (
+        select(func.count())
+        .select_from(busy)
+        .where(busy.tenant_id == Chunk.tenant_id, busy.status == "running", busy.lease_until >= now)
+        .scalar_subquery()
+    )
+    # Age: jobs by id (time-ordered to the millisecond), a job's chunks by index.
+    age = (Job.id, Chunk.index)
+    turn = func.row_number().over(partition_by=(Chunk.tenant_id, Job.priority), order_by=age)
+    ready = [chunk_ready(now), Job.status == "running"]
+    if window_open is not None:
+        ready.append(window_open)
+    ranked = (
+        select(
+            Chunk.id,
+            Job.priority,
+            (turn + running).label("turn"),
+            Job.id.label("job_id"),
+            Chunk.index,
+        )
+        .join(Job, Job.id == Chunk.job_id)
+        .where(*ready)
+        .subquery()
+    )
+    chosen = (
+        select(ranked.c.id)
+        .order_by(ranked.c.priority.desc(), ranked.c.turn, ranked.c.job_id, ranked.c.index)
+        .limit(limit)
+    )
+    locked = select(Chunk.id).where(Chunk.id.in_(chosen)).with_for_update(skip_locked=True)
+    running_job = select(Job.id).where(Job.id == Chunk.job_id, Job.status == "running")
+    statement = (
+        update(Chunk)
+        .where(Chunk.id.in_(locked.scalar_subquery()), chunk_ready(now), running_job.exists())
+        .values(
+            status="running",
+            attempt=Chunk.attempt + 1,
+            lease_until=until,
+            started_at=func.coalesce(Chunk.started_at, now),
+        )
+        .returning(Chunk.id, Chunk.attempt)
+        .execution_options(synchronize_session=False)
+    )
+    claims = [Claim(row.id, row.attempt, until, row.attempt) for row in session.execute(statement)]
+    return sorted(claims, key=lambda claim: claim.id)
+
+
+def renew_leases(
+    session: Session, claims: Collection[Claim], lease_seconds: float, now: datetime | None = None
+) -> list[Claim]:
+    """Extend the leases of running chunks still held at their claim's attempt (a heartbeat);
+    returns the claims renewed. A claim missing from the answer was lost: stop its work."""
+    if not claims:
+        return []
+    now = now or utcnow()
+    until = now + timedelta(seconds=lease_seconds)
+    held = [(Chunk.id == c.id) & (Chunk.attempt == c.attempt) for c in claims]
+    statement = (
+        update(Chunk)
+        .where(or_(*held), Chunk.status == "running")
+        .values(lease_until=until)
+        .returning(Chunk.id)
+        .execution_options(synchronize_session=False)
+    )
+    renewed = set(session.scalars(statement))
+    return [replace(c, lease_until=until) for c in claims if c.id in renewed]
 
 
 def _of_claim(claim: Claim) -> ColumnElement[bool]:
