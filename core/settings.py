@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     speculative: bool | Literal["auto"] = "auto"
     draft_block_size: int = Field(default=4, ge=1, le=16)
     memory_budget_bytes: int = Field(default=2 * 1024**3, ge=0)
+    # The most sequences a model host decodes at once (its memory may allow fewer).
+    max_batch: int = Field(default=16, ge=1, le=256)
     max_tokens: int = Field(default=512, ge=1)
 
     # document.qa

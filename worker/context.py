@@ -33,6 +33,8 @@ def engine_config_from(settings: Settings) -> EngineConfig:
         speculative=settings.speculative,
         draft_block_size=settings.draft_block_size,
         memory_budget_bytes=settings.memory_budget_bytes,
+        max_batch=settings.max_batch,
+        prefill_bytes_per_token=settings.vision_prefill_bytes_per_token,
         models_dir=settings.model_store,
         video_frame_tokens=settings.video_frame_tokens,
     )

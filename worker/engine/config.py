@@ -28,6 +28,10 @@ class EngineConfig:
     draft_block_size: int = 4
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES
     """Workspace and KV cache allowed on top of the weights."""
+    max_batch: int = 16
+    """The most sequences decoded at once, whatever the memory would hold."""
+    prefill_bytes_per_token: int = 336 * 1024
+    """Prefill workspace per prompt token (the 12B's one-piece vision prefill, measured)."""
     models_dir: Path = field(default_factory=lambda: Path("models"))
     """Where `"tiny"` is built, as `models_dir / "tiny"`."""
     cache_limit_bytes: int | None = None
@@ -45,6 +49,8 @@ class EngineConfig:
             raise ValueError(f"speculative must be true, false or 'auto', not {self.speculative!r}")
         if self.draft_block_size < 1:
             raise ValueError("draft_block_size must be at least 1")
+        if self.max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
         if self.memory_budget_bytes < 0:
             raise ValueError("memory_budget_bytes must not be negative")
         if self.cache_limit_bytes is not None and self.cache_limit_bytes < 0:

@@ -68,6 +68,7 @@ from worker.engine._decode import Speculation, decode
 from worker.engine._loading import LoadedModels, load_models
 from worker.engine._prefix import copy_cache, prefill_prefix, shared_prefix_length
 from worker.engine._speculation import Decision, SpeculationPolicy
+from worker.engine.batch_size import BatchPlan, KVFootprint, measure_kv, plan_batch
 from worker.engine.config import EngineConfig
 from worker.engine.generation import Generation
 
@@ -104,6 +105,8 @@ class Engine:
         self._drafter = models.drafter
         self._draft_kind = models.draft_kind
         self._lock = threading.Lock()
+        self.kv: KVFootprint = measure_kv(self._model)
+        """KV cache bytes per token of this model, weighed at load (`batch_size`)."""
         self.speculation_policy = SpeculationPolicy()
         """This host's figures for `speculative="auto"`."""
         self.max_frames: int = _video.MAX_FRAMES
@@ -286,7 +289,8 @@ class Engine:
     ) -> list[Generation]:
         """Generate for every request, decoding them together on mlx-vlm's batcher; in order.
 
-        Up to `max_rows` rows decode at once (default: all), joining as others finish. Prompts
+        Up to `max_rows` rows decode at once (default: all, at most `max_batch`; a scheduler
+        sizes it with `batch_plan`), joining as others finish. Prompts
         are prefilled `prefill_step` tokens at a time; a vision prompt longer than that must
         prefill in one piece and runs alone (`_batch`). Batched rows decode without the drafter.
         """
@@ -300,7 +304,7 @@ class Engine:
             batch = ContinuousBatch(
                 self._model,
                 self._processor,
-                max_rows=max_rows or max(1, len(prepared)),
+                max_rows=max_rows or max(1, min(len(prepared), self.config.max_batch)),
                 temperature=temperature,
                 prefill_step=prefill_step,
             )
@@ -326,6 +330,21 @@ class Engine:
             return [results[index] for index in range(len(prepared))]
 
         return self._run(call)
+
+    def batch_plan(
+        self, context_tokens: int, *, prompt_tokens: int, vision: bool = False
+    ) -> BatchPlan:
+        """How many sequences of `context_tokens` (prompt plus max_tokens) to decode at once
+        within the memory budget, for prompts of `prompt_tokens` (`vision`: one-piece prefill)."""
+        prefill = prompt_tokens if vision else min(prompt_tokens, PREFILL_STEP)
+        return plan_batch(
+            self.kv,
+            self.config.memory_budget_bytes,
+            context_tokens=context_tokens,
+            prefill_tokens=prefill,
+            prefill_bytes_per_token=self.config.prefill_bytes_per_token,
+            max_batch=self.config.max_batch,
+        )
 
     def release(self) -> None:
         """Return MLX's cached buffers to the system and restart peak-memory tracking."""
