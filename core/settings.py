@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     memory_budget_bytes: int = Field(default=2 * 1024**3, ge=0)
     # The most sequences a model host decodes at once (its memory may allow fewer).
     max_batch: int = Field(default=16, ge=1, le=256)
+    # Whether an infer delivery runs the host loop (many chunks at once, worker/host.py) instead
+    # of its one chunk. Off until the fault scenarios have run with it.
+    host_loop: bool = False
     max_tokens: int = Field(default=512, ge=1)
 
     # document.qa

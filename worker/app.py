@@ -30,8 +30,9 @@ from core.queue import (
 from core.settings import Settings
 from worker.batches import refresh_batch_step
 from worker.context import WorkerContext
+from worker.host import infer_delivery
 from worker.reconcile import reconcile as reconcile_pass
-from worker.stages import finalize_job, infer_chunk, plan_job
+from worker.stages import finalize_job, plan_job
 from worker.webhooks import deliver_webhook
 
 settings = Settings()
@@ -80,7 +81,7 @@ def plan(self: Task, job_id: str) -> None:
 @app.task(name=INFER_TASK, bind=True)
 def infer(self: Task, chunk_id: str) -> None:
     """Run one chunk on the model."""
-    _run_stage(self, infer_chunk, chunk_id)
+    _run_stage(self, infer_delivery, chunk_id)
 
 
 @app.task(name=FINALIZE_TASK, bind=True)

@@ -49,13 +49,14 @@ class InlineDispatcher:
     def drain(self, on_step: Callable[[str, str], None] | None = None) -> int:
         """Run queued stages (and those they queue) until none is left; returns how many ran."""
         from worker.batches import refresh_batch_step
-        from worker.stages import finalize_job, infer_chunk, plan_job
+        from worker.host import infer_delivery
+        from worker.stages import finalize_job, plan_job
         from worker.webhooks import deliver_webhook
 
         assert self.context is not None, "bind a WorkerContext first"
         steps: dict[str, Callable[[WorkerContext, str], object]] = {
             "plan": plan_job,
-            "infer": infer_chunk,
+            "infer": infer_delivery,
             "finalize": finalize_job,
             "batch": refresh_batch_step,
             "webhook": deliver_webhook,

@@ -170,38 +170,47 @@ def infer_chunk(ctx: WorkerContext, chunk_id: str) -> None:
             if claim is None:
                 log.info("job.chunk.skipped")
                 return
-            chunk = session.get_one(Chunk, chunk_id)
-            if claim.tries > ctx.settings.max_attempts:
-                reason = chunk.error_message or "the worker was lost"
-                message = f"chunk {chunk.index} failed {claim.tries - 1} times (last: {reason})"
-                if fail_chunk(session, claim, "attempts_exhausted", message):
-                    _job_ended(ctx, session, chunk.job_id)
-                return
-            job = session.get_one(Job, chunk.job_id)
-            file = session.get(File, job.input_file_id) if job.input_file_id else None
-            info, spec = _job_info(job, file), dict(chunk.spec)
-        with bound_context(job_id=info.id, attempt=claim.attempt):
-            if ctx.settings.fault_chunk_delay_seconds:
-                time.sleep(ctx.settings.fault_chunk_delay_seconds)
-            crash_point(ctx.settings, "infer.before_model", str(info.params))
-            started = time.perf_counter()
-            try:
-                output, usage = PIPELINES[info.kind].infer(ctx, info, spec)
-            except Exception as exc:
-                _record_chunk_failure(ctx, claim, exc, info.priority)
-                return
-            finally:
+        run_claimed_chunk(ctx, claim)
+
+
+def run_claimed_chunk(ctx: WorkerContext, claim: Claim, *, release_memory: bool = True) -> None:
+    """Run a chunk claimed by `claim_chunk` or `claim_chunks` and record its outcome (refused if
+    the claim went stale); past the attempts cap the chunk fails instead. `release_memory`
+    frees MLX's buffers afterwards (not while a host loop runs other chunks on the model)."""
+    with bound_context(chunk_id=claim.id), ctx.db.transaction() as session:
+        chunk = session.get_one(Chunk, claim.id)
+        if claim.tries > ctx.settings.max_attempts:
+            reason = chunk.error_message or "the worker was lost"
+            message = f"chunk {chunk.index} failed {claim.tries - 1} times (last: {reason})"
+            if fail_chunk(session, claim, "attempts_exhausted", message):
+                _job_ended(ctx, session, chunk.job_id)
+            return
+        job = session.get_one(Job, chunk.job_id)
+        file = session.get(File, job.input_file_id) if job.input_file_id else None
+        info, spec = _job_info(job, file), dict(chunk.spec)
+    with bound_context(chunk_id=claim.id, job_id=info.id, attempt=claim.attempt):
+        if ctx.settings.fault_chunk_delay_seconds:
+            time.sleep(ctx.settings.fault_chunk_delay_seconds)
+        crash_point(ctx.settings, "infer.before_model", str(info.params))
+        started = time.perf_counter()
+        try:
+            output, usage = PIPELINES[info.kind].infer(ctx, info, spec)
+        except Exception as exc:
+            _record_chunk_failure(ctx, claim, exc, info.priority)
+            return
+        finally:
+            if release_memory:
                 ctx.release_model_memory()
-            with ctx.db.transaction() as session:
-                finished_job = complete_chunk(session, claim, output, usage)
-                if finished_job is not None:
-                    on_commit(session, lambda: ctx.dispatcher.finalize(finished_job, info.priority))
-            crash_point(ctx.settings, "infer.after_result")
-            log.info(
-                "job.chunk.done",
-                seconds=round(time.perf_counter() - started, 3),
-                tokens=(usage or {}).get("generated_tokens"),
-            )
+        with ctx.db.transaction() as session:
+            finished_job = complete_chunk(session, claim, output, usage)
+            if finished_job is not None:
+                on_commit(session, lambda: ctx.dispatcher.finalize(finished_job, info.priority))
+        crash_point(ctx.settings, "infer.after_result")
+        log.info(
+            "job.chunk.done",
+            seconds=round(time.perf_counter() - started, 3),
+            tokens=(usage or {}).get("generated_tokens"),
+        )
 
 
 def _record_chunk_failure(

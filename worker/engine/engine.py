@@ -66,6 +66,7 @@ from worker.engine import _audio, _video
 from worker.engine._batch import PREFILL_STEP, BatchPrompt, ContinuousBatch
 from worker.engine._decode import Speculation, decode
 from worker.engine._loading import LoadedModels, load_models
+from worker.engine._loop import GenerationLoop, NotBatchable
 from worker.engine._prefix import copy_cache, prefill_prefix, shared_prefix_length
 from worker.engine._speculation import Decision, SpeculationPolicy
 from worker.engine.batch_size import BatchPlan, KVFootprint, measure_kv, plan_batch
@@ -105,6 +106,7 @@ class Engine:
         self._drafter = models.drafter
         self._draft_kind = models.draft_kind
         self._lock = threading.Lock()
+        self._loop: GenerationLoop | None = None
         self.kv: KVFootprint = measure_kv(self._model)
         """KV cache bytes per token of this model, weighed at load (`batch_size`)."""
         self.speculation_policy = SpeculationPolicy()
@@ -256,6 +258,15 @@ class Engine:
         tokens.
         """
         prompt, clips, images = self._media(prompt, audio, frames, frame_times)
+        loop = self._loop
+        if loop is not None and temperature == 0 and speculative is not True:
+            if max_tokens < 1:
+                raise ValueError("max_tokens must be at least 1")
+            with _as_engine_error():
+                try:
+                    return loop.submit(BatchPrompt(prompt, clips, images, max_tokens)).result()
+                except NotBatchable:
+                    pass  # decoded alone below, between two steps of the batch
         shape = "+".join(name for name, used in (("audio", clips), ("video", images)) if used)
         run = self._decoder(max_tokens, temperature, speculative, draft_block_size, shape or "text")
 
@@ -501,8 +512,35 @@ class Engine:
             "input_ids"
         ]
 
+    def start_loop(self, max_rows: int | None = None) -> None:
+        """From now on, plain greedy `generate` calls from any thread decode together in one
+        continuous batch of at most `max_rows` (default `max_batch`) rows; other model work
+        runs between its steps. For a host running many chunks at once."""
+        with self._lock:
+            if self._loop is None:
+                self._set_frame_budget()
+                rows = max_rows or self.config.max_batch
+                self._loop = GenerationLoop(self._model, self._processor, max_rows=rows)
+
+    def stop_loop(self) -> None:
+        """Let the rows in flight finish, then go back to one call at a time."""
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.close()
+
+    @property
+    def loop(self) -> GenerationLoop | None:
+        """The running generation loop, if `start_loop` started one."""
+        return self._loop
+
     def _run(self, call: Callable[[], _T]) -> _T:
-        """Run one model call alone, turning the model's failures into EngineError."""
+        """Run one model call alone (between two steps of the loop's batch, if one runs),
+        turning the model's failures into EngineError."""
+        loop = self._loop
+        if loop is not None:
+            with _as_engine_error():
+                return loop.call(call)
         with self._lock, _as_engine_error():
             return call()
 
