@@ -25,7 +25,7 @@ import numpy as np
 from bench import _report
 from bench._report import at_least
 from testkit.markdown import table
-from worker.engine import TINY, Engine, EngineConfig, build_tiny_model
+from worker.engine import TINY, Engine, EngineConfig, Usage, build_tiny_model
 
 Mode = bool | Literal["auto"]
 MODES: dict[str, Mode] = {"off": False, "on": True, "auto": "auto"}
@@ -40,16 +40,14 @@ Prompt = tuple[str, list[np.ndarray]]
 
 @dataclass
 class _Tally:
-    tokens: int = 0
+    """One mode's calls: their summed usage and wall time, and every decision's reason."""
+
+    usage: Usage = field(default_factory=Usage)
     seconds: float = 0.0
-    drafted: int = 0
-    calls: int = 0
-    proposed: int = 0
-    accepted: int = 0
     reasons: list[str] = field(default_factory=list)
 
     def rate(self) -> float:
-        return self.tokens / self.seconds if self.seconds else 0.0
+        return self.usage.generated_tokens / self.seconds if self.seconds else 0.0
 
 
 def _prompts(engine: Engine) -> list[Prompt]:
@@ -71,13 +69,8 @@ def _call(engine: Engine, mode: Mode, prompt: Prompt, max_tokens: int, tally: _T
     started = time.perf_counter()
     generation = engine.generate(text, audio=audio or None, max_tokens=max_tokens, speculative=mode)
     tally.seconds += time.perf_counter() - started
-    usage = generation.usage
-    tally.tokens += usage.generated_tokens
-    tally.calls += 1
-    tally.drafted += usage.drafted_calls
-    tally.proposed += usage.draft_tokens_proposed
-    tally.accepted += usage.draft_tokens_accepted
-    tally.reasons.extend(usage.speculation)
+    tally.usage = tally.usage.add(generation.usage)
+    tally.reasons.extend(generation.usage.speculation)
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
@@ -106,13 +99,14 @@ def _measure(
     best = max(totals["off"].rate(), totals["on"].rate())
     rows = []
     for name, total in totals.items():
-        acceptance = f"{total.accepted / total.proposed:.0%}" if total.proposed else "-"
+        accepted = total.usage.draft_acceptance
+        acceptance = f"{accepted:.0%}" if accepted is not None else "-"
         rows.append(
             [
                 name,
                 f"{total.rate():.0f}",
                 f"{total.rate() / best:.2f}x",
-                f"{total.drafted} of {total.calls}",
+                f"{total.usage.drafted_calls} of {total.usage.model_calls}",
                 acceptance,
             ]
         )
@@ -132,9 +126,9 @@ def _measure(
     notes = "\n".join(
         [
             f"- Auto at {ratio:.2f}x the better of on and off (target: at least 0.95x); it ran "
-            f"the drafter on {auto.drafted} of {auto.calls} calls (trying each arm twice per "
-            "shape, then re-measuring the slower one on a share of calls that costs about 2 % "
-            "of the time).",
+            f"the drafter on {auto.usage.drafted_calls} of {auto.usage.model_calls} calls "
+            "(trying each arm twice per shape, then re-measuring the slower one on a share of "
+            "calls that costs about 2 % of the time).",
             f"- Auto's last decision: {final[-1] if final else 'none'}.",
             f"- Auto's running figures at the end: {shown}.",
             "- Tiny random-weight model on MLX's CPU backend: the drafter accepts almost "

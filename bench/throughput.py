@@ -6,8 +6,8 @@ Builds the tiny random-weight model in a temp dir and, for each batch size B, ge
 prompts (different questions, M tokens each, default 32) two ways, interleaved R times (default
 5, median kept): `Engine.generate` one prompt after another (plain decoding), and
 `Engine.generate_batch` on mlx-vlm's BatchGenerator. Reported: generated tokens/s of both and
-the ratio. This is the engine alone; the host scheduler that feeds the batcher from SQL is not
-built yet, so nothing here goes through the service.
+the ratio. This is the engine alone: the host loop that feeds the batcher from SQL
+(`worker/host.py`, opt-in) is not measured here.
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ def _measure(
             "- On this CPU a matmul costs about the same per row whatever the batch, so the gain "
             "is per-step overhead shared by the rows; it says little about the 12B on a Mac, "
             "whose decode is memory-bound (published: about 2x at 4 sequences, 2.2-3x at 8-16 on "
-            "Max chips, notes/gemma4-mlx.md). The host scheduler that feeds this batcher from "
-            "SQL (issue 11, part 2) is not built yet.",
+            "Max chips, notes/gemma4-mlx.md). The host loop that feeds this batcher from SQL "
+            "(`worker/host.py`, opt-in) is not measured here.",
         ]
     )
     if 1 in ratios:
