@@ -13,7 +13,7 @@ One pass runs one small step per concern, in this order:
 
 Steps 1-4 share one transaction; messages go out after its commit. Duplicate messages are
 harmless: every stage starts with a claim. Every write of a job or chunk row is a function of
-`core/state.py`; "may this start now" is `core.windows.StartGate`.
+`core/state/`; "may this start now" is `core.windows.StartGate`.
 """
 
 from __future__ import annotations

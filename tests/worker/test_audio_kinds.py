@@ -26,15 +26,6 @@ BURSTS = [(1.0, 16.5), (18.5, 33.0), (35.0, 44.0)]
 SILENCES = [(0.0, 1.0), (16.5, 18.5), (33.0, 35.0), (44.0, 45.0)]
 
 
-def _upload(service: Service, key: str, path: Path) -> str:
-    with path.open("rb") as f:
-        response = service.client.post(
-            "/v1/files", files={"file": (path.name, f)}, headers=service.headers(key)
-        )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
 def _run(service: Service, key: str, kind: str, file_id: str, params: dict[str, Any]) -> Any:
     body = {"kind": kind, "input": {"file_id": file_id}, "params": params}
     created = service.client.post("/v1/jobs", json=body, headers=service.headers(key))
@@ -73,7 +64,7 @@ def test_transcribe_cuts_in_silences_and_writes_valid_subtitles(
         service,
         key,
         "audio.transcribe",
-        _upload(service, key, path),
+        service.upload(key, path),
         {"language": "en", "speculative": True},
     )
     assert job["status"] == "succeeded", job
@@ -118,7 +109,7 @@ def test_the_audio_track_of_a_video_is_transcribed(service: Service, tmp_path: P
     """An mp4 with an AAC track is transcribed from its audio, over its whole length."""
     key = service.new_key("acme")
     path = write_video(tmp_path / "clip.mp4", seconds=12.0, audio=tone_bursts([(2, 8)], 12.0))
-    job = _run(service, key, "audio.transcribe", _upload(service, key, path), {})
+    job = _run(service, key, "audio.transcribe", service.upload(key, path), {})
     assert job["status"] == "succeeded", job
     result = service.client.get(f"/v1/jobs/{job['id']}/result", headers=service.headers(key)).json()
     assert abs(result["duration"] - 12.0) < 0.1
@@ -139,7 +130,7 @@ def test_bad_audio_inputs_fail_cleanly(make_service: object, tmp_path: Path) -> 
         (cut, "invalid_input", "truncated"),
     ]
     for path, code, words in cases:
-        job = _run(service, key, "audio.transcribe", _upload(service, key, path), {})
+        job = _run(service, key, "audio.transcribe", service.upload(key, path), {})
         assert job["status"] == "failed", (path.name, job)
         assert job["error"]["code"] == code, (path.name, job["error"])
         assert words in job["error"]["message"]
@@ -149,7 +140,7 @@ def test_audio_params_are_checked(service: Service, tmp_path: Path) -> None:
     """Clips over 30 s and analyze without questions or instruction are refused with 422."""
     key = service.new_key("acme")
     path = write_audio(tmp_path / "a.wav", tone_bursts([(1, 2)], 3.0), container="wav")
-    file_id = _upload(service, key, path)
+    file_id = service.upload(key, path)
     for kind, params in [
         ("audio.transcribe", {"window_seconds": 45}),
         ("audio.analyze", {}),
@@ -169,7 +160,7 @@ def test_analyze_answers_with_time_ranges_from_clip_notes(service: Service, tmp_
         service,
         key,
         "audio.analyze",
-        _upload(service, key, path),
+        service.upload(key, path),
         {"questions": questions, "instruction": "Summarise the meeting."},
     )
     assert job["status"] == "succeeded", job
@@ -196,7 +187,7 @@ def test_analyze_reduces_hierarchically_when_notes_exceed_the_budget(
         service,
         key,
         "audio.analyze",
-        _upload(service, key, path),
+        service.upload(key, path),
         {"questions": ["What happens?"], "window_seconds": 10},
     )
     assert job["status"] == "succeeded", job

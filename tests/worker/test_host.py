@@ -19,15 +19,6 @@ from tests.fixtures.backends import Service
 BURSTS = [(0.5, 9.0), (10.5, 19.0), (20.5, 27.0)]
 
 
-def _upload(service: Service, key: str, path: Path) -> str:
-    with path.open("rb") as f:
-        response = service.client.post(
-            "/v1/files", files={"file": (path.name, f)}, headers=service.headers(key)
-        )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
 def _submit(service: Service, key: str, file_id: str, seconds: int) -> str:
     params = {"window_seconds": seconds, "max_tokens": 12}
     body = {"kind": "audio.transcribe", "input": {"file_id": file_id}, "params": params}
@@ -51,7 +42,7 @@ def _jobs(service: Service, tmp_path: Path) -> tuple[str, list[str]]:
     path = write_audio(
         tmp_path / f"talk{id(service)}.wav", tone_bursts(BURSTS, 28.0), container="wav"
     )
-    file_id = _upload(service, key, path)
+    file_id = service.upload(key, path)
     return key, [_submit(service, key, file_id, seconds) for seconds in (10, 12, 15)]
 
 

@@ -18,15 +18,6 @@ from tests.fixtures.backends import Service
 RED, GREEN, BLUE = (220, 30, 30), (30, 200, 30), (30, 30, 220)
 
 
-def _upload(service: Service, key: str, path: Path) -> str:
-    with path.open("rb") as f:
-        response = service.client.post(
-            "/v1/files", files={"file": (path.name, f)}, headers=service.headers(key)
-        )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
 def _run(service: Service, key: str, file_id: str, params: dict[str, Any]) -> Any:
     body = {"kind": "video.caption", "input": {"file_id": file_id}, "params": params}
     created = service.client.post("/v1/jobs", json=body, headers=service.headers(key))
@@ -59,7 +50,7 @@ def test_video_is_captioned_per_segment_with_thumbnails_and_valid_vtt(
     job = _run(
         service,
         key,
-        _upload(service, key, path),
+        service.upload(key, path),
         {"fps": 2, "segment_seconds": 10, "speculative": True},
     )
     assert job["status"] == "succeeded", job
@@ -106,7 +97,7 @@ def test_segments_shrink_to_fit_the_vision_budget(make_service: object, tmp_path
     )
     key = service.new_key("acme")
     path = write_color_video(tmp_path / "v.mp4", segments=[(8.0, RED), (8.0, BLUE)], audio=None)
-    job = _run(service, key, _upload(service, key, path), {"fps": 1, "segment_seconds": 10})
+    job = _run(service, key, service.upload(key, path), {"fps": 1, "segment_seconds": 10})
     assert job["status"] == "succeeded", job
     result = service.client.get(f"/v1/jobs/{job['id']}/result", headers=service.headers(key)).json()
     assert result["segment_seconds"] == budget_frames
@@ -122,7 +113,7 @@ def test_long_videos_are_summarised_hierarchically(make_service: object, tmp_pat
     path = write_color_video(
         tmp_path / "long.mp4", segments=[(4.0, c) for c in colours], size=(96, 64), audio=None
     )
-    job = _run(service, key, _upload(service, key, path), {"fps": 0.5, "segment_seconds": 4})
+    job = _run(service, key, service.upload(key, path), {"fps": 0.5, "segment_seconds": 4})
     assert job["status"] == "succeeded", job
     with service.context.db.transaction() as session:
         phases = [
@@ -139,13 +130,13 @@ def test_bad_video_inputs_fail_cleanly(service: Service, tmp_path: Path) -> None
     """An audio-only file is refused at submission (415); a truncated video fails as invalid."""
     key = service.new_key("acme")
     audio_only = write_audio(tmp_path / "a.m4a", tone_bursts([(0, 1)], 2.0), container="m4a")
-    body = {"kind": "video.caption", "input": {"file_id": _upload(service, key, audio_only)}}
+    body = {"kind": "video.caption", "input": {"file_id": service.upload(key, audio_only)}}
     response = service.client.post("/v1/jobs", json=body, headers=service.headers(key))
     assert response.status_code == 415
     whole = write_color_video(tmp_path / "w.mp4", segments=[(6.0, RED), (6.0, BLUE)], audio=None)
     data = whole.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
-    job = _run(service, key, _upload(service, key, cut), {})
+    job = _run(service, key, service.upload(key, cut), {})
     assert job["status"] == "failed"
     assert job["error"]["code"] == "invalid_input", job["error"]

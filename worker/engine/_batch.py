@@ -7,8 +7,8 @@ loop feeds it. Each row is prepared as mlx-vlm's `stream_generate` prepares a pr
 
 - Checked with the tiny model (mlx-vlm 0.7.10): text, audio clips of different lengths, video
   segments and any mix of them batch, and each row's greedy tokens equal its batch-1 tokens
-  (`tests/worker/engine/test_batch.py`). Log-probs differ by at most about 2e-5 (left padding
-  and batched matmuls round differently), so a near-tie could in principle flip a token.
+  (`tests/worker/engine/test_batch.py`). Log-probs differ in the last bits (left padding and
+  batched matmuls round differently), so a near-tie could in principle flip a token.
 - A row passes only `inputs_embeds`, `per_layer_inputs` and `mm_token_type_ids`: the audio and
   vision features are inside the embeddings already, and the processor's `input_features` of
   clips of different lengths cannot be concatenated by mlx-vlm's prefill merge (the HTTP 500 of

@@ -114,7 +114,9 @@ def test_rows_join_and_leave_a_running_batch(tiny_engine: Engine) -> None:
 
 
 def _add(batch: ContinuousBatch, engine: Engine, request: PromptRequest) -> int:
-    prompt, clips, images = engine._media(request.prompt, request.audio, request.frames, None)
+    prompt, clips, images = engine.prompts.media(
+        request.prompt, request.audio, request.frames, None
+    )
     uid = batch.add(BatchPrompt(prompt, clips, images, request.max_tokens))
     assert uid is not None
     return uid
@@ -124,7 +126,7 @@ def test_a_vision_prompt_too_long_to_prefill_in_one_piece_runs_alone(tiny_engine
     """Past the prefill step a vision prompt is not batched (`add` says None); generate_batch
     then runs it on its own, and it still gets its batch-1 output."""
     video, text = _video(tiny_engine, 3, 5), _text(tiny_engine, "Hi")
-    prompt, clips, images = tiny_engine._media(video.prompt, None, video.frames, None)
+    prompt, clips, images = tiny_engine.prompts.media(video.prompt, None, video.frames, None)
     small = ContinuousBatch(tiny_engine._model, tiny_engine._processor, max_rows=2, prefill_step=64)
     try:
         assert small.add(BatchPrompt(prompt, clips, images, 8)) is None
